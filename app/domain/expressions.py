@@ -16,8 +16,9 @@ from typing import Any, Final
 
 import numpy as np
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
+from jinja2.exceptions import SecurityError
 from jinja2.runtime import LoopContext
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from app.domain import divergence as dv
 
@@ -86,7 +87,7 @@ def _divergence(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _entropy(p: Any, base: Any = "e") -> Any:
-    return _plain(dv.entropy(p, base=str(base)))
+    return _plain(dv.entropy(p, base=str(base)))  # type: ignore[arg-type]  # an unknown base is refused inside
 
 
 def _softmax(logits: Any, T: float = 1.0) -> list[float]:
@@ -95,7 +96,7 @@ def _softmax(logits: Any, T: float = 1.0) -> list[float]:
 
 
 # Everything a card expression may call. Misconception detection swaps some of these for the wrong formula.
-FUNCTIONS: Final[Mapping[str, Callable[..., Any]]] = {
+FUNCTIONS: Final[Mapping[str, Any]] = {
     "kl": _divergence(dv.kl),
     "reverse_kl": _divergence(dv.reverse_kl),
     "cross_entropy": _divergence(dv.cross_entropy),
@@ -167,8 +168,8 @@ class _CardSandbox(ImmutableSandboxedEnvironment):
                 raise SecurityError("the power is too large")
             return operator.pow(left, right)
         if operator_ == "*":
-            sizes = [len(x) * y for x, y in ((left, right), (right, left)) if isinstance(x, str | list | tuple)
-                     and isinstance(y, int)]
+            pairs = ((left, right), (right, left))
+            sizes = [len(x) * y for x, y in pairs if isinstance(x, str | list | tuple) and isinstance(y, int)]
             if sizes and max(sizes) > 10_000:
                 raise SecurityError("repeating a list or string more than 10,000 entries is not allowed")
             return operator.mul(left, right)
@@ -185,12 +186,16 @@ def _walk(node: nodes.Node) -> Iterator[nodes.Node]:
         yield from _walk(child)
 
 
+def _is_loop_attribute(node: nodes.Getattr) -> bool:
+    """``loop.index`` and friends inside a template's for-loop."""
+    return isinstance(node.node, nodes.Name) and node.node.name == "loop" and not node.attr.startswith("_")
+
+
 def _check_tree(tree: nodes.Node, *, names: set[str] | None) -> None:
     """Refuse what the sandbox would refuse at run time, with a message that says why, before anything runs."""
     assigned = {n.name for n in _walk(tree) if isinstance(n, nodes.Name) and n.ctx in ("store", "param")}
     for node in _walk(tree):
-        is_loop = isinstance(node, nodes.Getattr) and isinstance(node.node, nodes.Name) and node.node.name == "loop"
-        if isinstance(node, nodes.Getattr) and not (is_loop and not node.attr.startswith("_")):
+        if isinstance(node, nodes.Getattr) and not _is_loop_attribute(node):
             raise ExpressionError(f"attribute access ('.{node.attr}') is not allowed; use P[0] or a function")
         if isinstance(node, nodes.Name) and node.ctx == "load":
             if node.name.startswith("_"):
@@ -284,6 +289,6 @@ def evaluate_traced(source: str, params: Mapping[str, Any]) -> tuple[Any, list[d
 
         return call
 
-    functions = {**FUNCTIONS, **{name: tracer(name) for name in _TRACED}}  # type: ignore[arg-type]
+    functions = {**FUNCTIONS, **{name: tracer(name) for name in _TRACED}}
     value = evaluate(source, params, functions=functions)
     return value, log
