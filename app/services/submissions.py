@@ -1,0 +1,160 @@
+"""Submissions: grade a learner's answers to a seeded variant, store them, and show them again later."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.db.models import Card, CardVersion, Submission
+from app.domain.cards import CardSpec, Variant, generate
+from app.domain.grading import Grade, grade
+from app.services.catalog import get_card, stored_spec
+from app.services.errors import InvalidSeed, NotFound
+
+
+@dataclass(frozen=True)
+class SubmissionSummary:
+    id: int
+    slug: str
+    title: str
+    version: int
+    seed: int
+    created_at: datetime
+    score: float
+    pending: bool  # some parts (text) still wait for a person's grade
+
+
+@dataclass(frozen=True)
+class SubmissionView:
+    """A stored submission with what it takes to show it: the spec and variant it answered, and its grade."""
+
+    id: int
+    slug: str
+    title: str
+    version: int
+    seed: int
+    created_at: datetime
+    score: float
+    pending: bool
+    answers: Mapping[str, Any]  # as the learner sent them
+    grade: Grade
+    spec: CardSpec
+    variant: Variant
+
+
+def variant_for(spec: CardSpec, seed: int) -> Variant:
+    """The variant ``seed`` of ``spec``; raises InvalidSeed when the seed gives none."""
+    try:
+        return generate(spec, seed)
+    except ValueError as exc:  # VariantError included: the card's constraints cannot be met for this seed
+        raise InvalidSeed(str(exc)) from exc
+
+
+def submit(*, session: Session, learner_id: int, slug: str, seed: int, answers: Mapping[str, Any]) -> SubmissionView:
+    """Grade ``answers`` to variant ``seed`` of card ``slug`` and store the submission.
+
+    Raises NotFound (no such published card or learner), InvalidSeed, or grading's AnswerFormatError
+    (an answer that is not in the expected form); nothing is stored then.
+    """
+    card = get_card(session=session, slug=slug)
+    variant = variant_for(card.spec, seed)
+    result = grade(card.spec, variant, answers)
+    raw = {str(key): value for key, value in answers.items()}
+    row = Submission(
+        learner_id=learner_id,
+        card_id=card.card_id,
+        card_version_id=card.version_id,
+        seed=seed,
+        answers=raw,
+        results=result.to_dict(),
+        score=result.score,
+        pending=result.pending,
+    )
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise NotFound(f"no learner {learner_id}") from exc
+    return SubmissionView(
+        id=row.id,
+        slug=card.spec.slug,
+        title=card.spec.title,
+        version=card.version,
+        seed=seed,
+        created_at=row.created_at,
+        score=row.score,
+        pending=row.pending,
+        answers=raw,
+        grade=result,
+        spec=card.spec,
+        variant=variant,
+    )
+
+
+def get_submission(*, session: Session, submission_id: int, learner_id: int) -> SubmissionView:
+    """One of ``learner_id``'s submissions, variant rebuilt from its version and seed; else NotFound."""
+    found = session.execute(
+        select(Submission, CardVersion.number, CardVersion.spec, Card.slug)
+        .join(CardVersion, CardVersion.id == Submission.card_version_id)
+        .join(Card, Card.id == Submission.card_id)
+        .where(Submission.id == submission_id, Submission.learner_id == learner_id)
+    ).one_or_none()
+    if found is None:
+        raise NotFound(f"no submission {submission_id}")
+    row, number, spec_data, slug = found
+    spec = stored_spec(spec_data)
+    return SubmissionView(
+        id=row.id,
+        slug=slug,
+        title=spec.title,
+        version=number,
+        seed=row.seed,
+        created_at=row.created_at,
+        score=row.score,
+        pending=row.pending,
+        answers=row.answers,
+        grade=Grade.from_dict(row.results),
+        spec=spec,
+        variant=generate(spec, row.seed),
+    )
+
+
+def list_submissions(*, session: Session, learner_id: int, limit: int | None = None) -> list[SubmissionSummary]:
+    """``learner_id``'s submissions, newest first."""
+    query = (
+        select(
+            Submission.id,
+            Card.slug,
+            Card.title,
+            CardVersion.number,
+            Submission.seed,
+            Submission.created_at,
+            Submission.score,
+            Submission.pending,
+        )
+        .join(CardVersion, CardVersion.id == Submission.card_version_id)
+        .join(Card, Card.id == Submission.card_id)
+        .where(Submission.learner_id == learner_id)
+        .order_by(Submission.created_at.desc(), Submission.id.desc())
+        .limit(limit)
+    )
+    return [
+        SubmissionSummary(
+            id=row.id,
+            slug=row.slug,
+            title=row.title,
+            version=row.number,
+            seed=row.seed,
+            created_at=row.created_at,
+            score=row.score,
+            pending=row.pending,
+        )
+        for row in session.execute(query)
+    ]
