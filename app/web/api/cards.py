@@ -1,0 +1,56 @@
+"""Cards: the published list, one card, and a seeded variant of it (never its answers)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from app.domain.cards import is_drawn
+from app.services.catalog import get_card, list_cards
+from app.services.submissions import variant_for
+from app.web.deps import GuestIdDep, OptionalLearnerDep, SessionDep, SlugPath
+from app.web.guest import default_seed
+from app.web.schemas import SEED_LIMIT, CardDetailPublic, CardPublic, ErrorResponse, VariantPublic
+
+router = APIRouter(prefix="/cards", tags=["cards"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "No published card with this slug"}
+}
+
+
+@router.get("", summary="List the published cards", name="api_list_cards")
+def list_all(session: SessionDep, learner: OptionalLearnerDep) -> list[CardPublic]:
+    """Every published card with the caller's best score on it."""
+    summaries = list_cards(session=session, learner_id=None if learner is None else learner.id)
+    return [CardPublic.build(summary) for summary in summaries]
+
+
+@router.get("/{slug}", summary="One card", name="api_get_card", responses=_NOT_FOUND)
+def card_detail(slug: SlugPath, session: SessionDep) -> CardDetailPublic:
+    card = get_card(session=session, slug=slug)
+    return CardDetailPublic.build(spec=card.spec, version=card.version, drawn=is_drawn(card.spec))
+
+
+@router.get("/{slug}/variant", summary="A variant of a card to answer", name="api_get_variant", responses=_NOT_FOUND)
+def card_variant(
+    slug: SlugPath,
+    session: SessionDep,
+    guest_id: GuestIdDep,
+    seed: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            lt=SEED_LIMIT,
+            description="Which variant; by default 0 for a fixed card and the caller's own seed for a drawn one",
+        ),
+    ] = None,
+) -> VariantPublic:
+    """The prompt and the parts of variant ``seed``: what to answer, never the answers."""
+    card = get_card(session=session, slug=slug)
+    drawn = is_drawn(card.spec)
+    if seed is None:
+        seed = default_seed(guest_id=guest_id, slug=slug, drawn=drawn)
+    variant = variant_for(card.spec, seed)
+    return VariantPublic.build(spec=card.spec, variant=variant, version=card.version, drawn=drawn)

@@ -1,0 +1,54 @@
+"""The API documents itself at /docs: every endpoint, every request body with an example to try."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+
+def test_the_openapi_document_lists_every_endpoint_with_examples(client: TestClient) -> None:
+    response = client.get("/openapi.json")
+
+    assert response.status_code == 200
+    document = response.json()
+    assert document["info"]["title"] == "Distill Tutor"
+    assert document["info"]["version"]
+    paths = document["paths"]
+    assert {
+        "/healthz": {"get"},
+        "/api/v1/cards": {"get"},
+        "/api/v1/cards/{slug}": {"get"},
+        "/api/v1/cards/{slug}/variant": {"get"},
+        "/api/v1/cards/{slug}/submissions": {"post"},
+        "/api/v1/submissions": {"get"},
+        "/api/v1/submissions/{submission_id}": {"get"},
+        "/api/v1/divergence": {"post"},
+        "/api/v1/distillation-loss": {"post"},
+    } == {path: set(methods) for path, methods in paths.items() if path.startswith(("/api", "/healthz"))}
+    schemas = document["components"]["schemas"]
+    for name in ("SubmissionCreate", "DivergenceRequest", "DistillationLossRequest"):
+        assert schemas[name]["examples"], name
+    created = paths["/api/v1/cards/{slug}/submissions"]["post"]["responses"]
+    assert set(created) >= {"201", "404", "422"}
+    assert created["422"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    # The pages are not part of the API's description.
+    assert not [path for path in paths if not path.startswith(("/api", "/healthz"))]
+
+
+def test_the_documentation_pages_are_served(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 200
+    assert client.get("/redoc").status_code == 200
+
+
+def test_the_examples_are_valid_requests(client: TestClient) -> None:
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+
+    divergence = client.post("/api/v1/divergence", json=schemas["DivergenceRequest"]["examples"][0])
+    loss = client.post("/api/v1/distillation-loss", json=schemas["DistillationLossRequest"]["examples"][0])
+    submission = client.post(
+        "/api/v1/cards/evaluate-student-models/submissions", json=schemas["SubmissionCreate"]["examples"][0]
+    )
+
+    assert divergence.status_code == 200
+    assert loss.status_code == 200
+    assert submission.status_code == 201
+    assert submission.json()["score"] == 1.0
