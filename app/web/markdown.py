@@ -1,0 +1,114 @@
+r"""Card Markdown to safe HTML: CommonMark with tables, ``$...$`` and ``$$...$$`` typeset as MathML on the server.
+
+The app runs offline, so formulas are converted here (latex2mathml) rather than by a script in the browser.
+Everything, author HTML included, then passes an allow-list sanitiser (nh3) that keeps MathML but drops
+scripts, event handlers and ``javascript:`` URLs: ``to_html(r"KL is $\sum_x P(x) \ln \frac{P(x)}{Q(x)}$")``
+gives ``<p>KL is <span class="math inline"><math ...>...</math></span></p>``.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any, Final
+from xml.etree.ElementTree import tostring
+
+import nh3
+from latex2mathml.converter import convert_to_element
+from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
+from markupsafe import Markup
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+# MathML Core's elements, plus the presentation elements latex2mathml emits beyond it.
+MATHML_TAGS: Final = frozenset(
+    {
+        "math", "annotation", "semantics", "merror", "mfrac", "mi", "mmultiscripts", "mn", "mo", "mover",
+        "mpadded", "mphantom", "mprescripts", "mroot", "mrow", "ms", "mspace", "msqrt", "mstyle", "msub",
+        "msubsup", "msup", "mtable", "mtd", "mtext", "mtr", "munder", "munderover", "none", "menclose",
+        "mfenced", "mlabeledtr",
+    }
+)  # fmt: skip
+# Layout attributes only: no href (MathML 3 allowed links on any element) and no colours (contrast).
+_MATHML_ATTRIBUTES: Final = frozenset(
+    {
+        "display", "displaystyle", "scriptlevel", "mathvariant", "stretchy", "fence", "separator", "form",
+        "lspace", "rspace", "largeop", "movablelimits", "symmetric", "minsize", "maxsize", "accent",
+        "accentunder", "linethickness", "width", "height", "depth", "voffset", "columnalign", "rowalign",
+        "columnspacing", "rowspacing", "columnlines", "rowlines", "frame", "notation", "open", "close",
+        "separators", "encoding", "columnspan", "rowspan",
+    }
+)  # fmt: skip
+
+_TAGS: Final = frozenset(nh3.ALLOWED_TAGS) | MATHML_TAGS
+_ATTRIBUTES: Final[dict[str, set[str]]] = {
+    **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
+    **{tag: set(_MATHML_ATTRIBUTES) for tag in MATHML_TAGS},
+    # Table column alignment comes as ``style="text-align:right"``; only that property survives.
+    "th": {*nh3.ALLOWED_ATTRIBUTES.get("th", ()), "style"},
+    "td": {*nh3.ALLOWED_ATTRIBUTES.get("td", ()), "style"},
+}
+_ATTRIBUTES["math"].add("xmlns")
+_CLASSES: Final = {"span": {"math", "inline"}, "div": {"math", "block"}, "code": {"math-error"}}
+_URL_SCHEMES: Final = {"http", "https", "mailto"}
+
+# latex2mathml writes symbols as character references in element text (``&#x02211;``); ElementTree escapes
+# the ampersand, and the library's own ``unescape`` of the whole document would also unescape a learner-visible
+# ``<`` into markup. Restoring only the character references keeps ``a < b`` as text.
+_ESCAPED_REFERENCE: Final = re.compile(r"&amp;(#x[0-9A-Fa-f]+;)")
+
+
+def latex_to_mathml(latex: str, *, display: bool) -> str:
+    """One formula as a ``<math>`` element; LaTeX that cannot be converted is shown as escaped source."""
+    try:
+        element = convert_to_element(latex, display="block" if display else "inline")
+    # latex2mathml raises a dozen unrelated Exception subclasses (and IndexError) for malformed input.
+    except Exception:
+        return f'<code class="math-error" title="This formula could not be typeset">{escapeHtml(latex)}</code>'
+    return _ESCAPED_REFERENCE.sub(r"&\1", tostring(element, encoding="unicode"))
+
+
+def _render_math(content: str, options: dict[str, Any]) -> str:
+    return latex_to_mathml(content, display=bool(options.get("display_mode")))
+
+
+def _parser() -> MarkdownIt:
+    md = MarkdownIt("commonmark").enable("table")
+    # allow_digits=False: "costs $3 and $4" stays text; card math never touches a digit outside its dollars.
+    dollarmath_plugin(md, allow_digits=False, renderer=_render_math)
+    return md
+
+
+_MD: Final = _parser()
+
+
+def sanitise(html: str) -> str:
+    """Keep the allow-listed HTML and MathML; drop scripts, event handlers, styles and unsafe URLs."""
+    return nh3.clean(
+        html,
+        tags=set(_TAGS),
+        attributes=_ATTRIBUTES,
+        allowed_classes=_CLASSES,
+        url_schemes=_URL_SCHEMES,
+        filter_style_properties={"text-align"},
+    )
+
+
+@lru_cache(maxsize=2048)
+def _to_html(source: str) -> str:
+    return sanitise(_MD.render(source))
+
+
+def to_html(source: str) -> Markup:
+    """Card Markdown with LaTeX as sanitised HTML, safe to put into a template unescaped (cached per source)."""
+    return Markup(_to_html(source))
+
+
+@lru_cache(maxsize=2048)
+def _to_inline_html(source: str) -> str:
+    return sanitise(_MD.renderInline(source))
+
+
+def to_inline_html(source: str) -> Markup:
+    """One line of card Markdown (a part's label, an option) without the surrounding paragraph."""
+    return Markup(_to_inline_html(source))
