@@ -287,8 +287,10 @@ def distillation_loss(
     kl_t = kl_terms(softmax(teacher, temperature=t), softmax(student, temperature=t), base=base).sum(axis=-1)
     ce = cross_entropy_terms(y, softmax(student), base=base).sum(axis=-1)
     kd = t * t * kl_t
+    # A term whose weight is 0 contributes nothing, even when it is infinite (0·∞ would be NaN).
+    total = (a * kd if a > 0 else 0.0) + ((1.0 - a) * ce if a < 1 else 0.0)
     return DistillationLoss(
-        total=_scalar(a * kd + (1.0 - a) * ce),
+        total=_scalar(np.asarray(total, dtype=np.float64)),
         kd=_scalar(kd),
         kl=_scalar(kl_t),
         ce=_scalar(ce),

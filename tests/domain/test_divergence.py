@@ -264,3 +264,13 @@ def test_cross_entropy_is_entropy_plus_kl(pq):
         assert math.isinf(ce)
     else:
         assert ce == pytest.approx(h + k, abs=1e-9)
+
+
+def test_a_term_weighted_zero_adds_nothing_even_when_infinite():
+    # softmax([800, 0]) at T = 1 underflows to exactly [1, 0]: the student's CE for label 1 is infinite.
+    loss = dv.distillation_loss(
+        teacher_logits=[0.0, 1.0], student_logits=[800.0, 0.0], labels=1, alpha=1.0, temperature=1.0
+    )
+    assert math.isinf(loss.ce)
+    assert loss.total == pytest.approx(loss.kd)
+    assert not math.isnan(loss.total)
