@@ -87,7 +87,7 @@ def show_value(value: Any) -> tuple[str, ...]:
 
 def _status(result: PartResult) -> tuple[str, str]:
     if result.pending:
-        return "pending", "⏳ Awaiting an instructor"
+        return "pending", "… Awaiting an instructor"
     if result.correct:
         return "right", "✓ Correct"
     if result.score:
