@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -34,6 +35,9 @@ NAMING_CONVENTION = {
 }
 
 CARD_STATUSES = ("published", "draft", "archived")
+DECK_STATUSES = CARD_STATUSES
+ROLES = ("learner", "instructor", "admin")
+SOLUTION_POLICIES = ("always", "after_correct", "after_due")
 
 # JSONB on PostgreSQL (indexable, compact); plain JSON text elsewhere.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
@@ -71,14 +75,48 @@ class Base(DeclarativeBase):
     }
 
 
+class User(Base):
+    """An account: learners who signed up, instructors and administrators."""
+
+    __tablename__ = "user_account"  # "user" is a reserved word in PostgreSQL
+    __table_args__ = (CheckConstraint(f"role IN {ROLES!r}", name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # stored lower-cased
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="learner")
+    # Part of every session cookie: bumping it (password change, "sign out everywhere") ends old sessions.
+    session_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Learner(Base):
-    """Someone answering cards; a guest is known by the id in their signed cookie."""
+    """Someone answering cards: a guest known by the id in their signed cookie, later perhaps a user."""
 
     __tablename__ = "learner"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     guest_id: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), unique=True, default=None)
+    # An external id given by an LMS or an integration ("lms-user-123"), unique where present.
+    external_id: Mapped[str | None] = mapped_column(String(255), unique=True, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token for /api/v1; only its SHA-256 is kept (tokens are long random strings, not passwords)."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))  # the first characters, shown in lists to tell tokens apart
+    scopes: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Card(Base):
@@ -93,6 +131,7 @@ class Card(Base):
     tags: Mapped[list[str]] = mapped_column(default=list)
     status: Mapped[str] = mapped_column(String(16), default="draft")
     builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True, default=None)
     # Cards and versions point at each other; the constraint is added after both tables exist.
     current_version_id: Mapped[int | None] = mapped_column(ForeignKey("card_version.id", use_alter=True), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -110,7 +149,43 @@ class CardVersion(Base):
     number: Mapped[int] = mapped_column(Integer)
     spec: Mapped[dict[str, Any]]
     spec_hash: Mapped[str] = mapped_column(String(64))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Deck(Base):
+    """An assignment: an ordered set of cards with a policy for attempts, penalties and solutions."""
+
+    __tablename__ = "deck"
+    __table_args__ = (
+        CheckConstraint(f"status IN {DECK_STATUSES!r}", name="status"),
+        CheckConstraint(f"show_solution IN {SOLUTION_POLICIES!r}", name="show_solution"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    max_attempts: Mapped[int | None] = mapped_column(Integer, default=None)  # None: unlimited
+    penalty_per_attempt: Mapped[float] = mapped_column(Float, default=0.0)  # credit lost per extra attempt
+    show_solution: Mapped[str] = mapped_column(String(16), default="always")
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DeckCard(Base):
+    """A card's place in a deck."""
+
+    __tablename__ = "deck_card"
+    __table_args__ = (UniqueConstraint("deck_id", "card_id"),)
+
+    deck_id: Mapped[int] = mapped_column(ForeignKey("deck.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card_id: Mapped[int] = mapped_column(ForeignKey("card.id"), index=True)
 
 
 class Submission(Base):
@@ -123,15 +198,56 @@ class Submission(Base):
         Index("ix_submission_learner_id_created_at", "learner_id", "created_at"),
         # Per-card analytics and regrading, newest first.
         Index("ix_submission_card_id_created_at", "card_id", "created_at"),
+        # Deck progress, gradebooks and deck analytics.
+        Index("ix_submission_deck_id_learner_id_card_id", "deck_id", "learner_id", "card_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     learner_id: Mapped[int] = mapped_column(ForeignKey("learner.id"))
     card_id: Mapped[int] = mapped_column(ForeignKey("card.id"))
     card_version_id: Mapped[int] = mapped_column(ForeignKey("card_version.id"), index=True)
+    deck_id: Mapped[int | None] = mapped_column(ForeignKey("deck.id"), default=None)
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")  # 1, 2, ... per learner, card and deck
     seed: Mapped[int] = mapped_column(BigInteger)
     answers: Mapped[dict[str, Any]]
     results: Mapped[dict[str, Any]]
     score: Mapped[float] = mapped_column(Float)
     pending: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SubmissionPart(Base):
+    """One part of one submission, in its own row so analytics (facility, wrong answers) are plain SQL."""
+
+    __tablename__ = "submission_part"
+    __table_args__ = (
+        UniqueConstraint("submission_id", "part_key"),
+        Index("ix_submission_part_card_id_part_key", "card_id", "part_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id", ondelete="CASCADE"))
+    card_id: Mapped[int] = mapped_column(ForeignKey("card.id"))
+    part_key: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    answer: Mapped[str] = mapped_column(String(200), default="")  # the answer as text, cut to 200 characters
+    score: Mapped[float | None] = mapped_column(Float, default=None)  # None while pending
+    correct: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    misconception: Mapped[str | None] = mapped_column(String(64), default=None)
+    pending: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ManualGrade(Base):
+    """An instructor's grade and comment on a text part; the latest one per part counts."""
+
+    __tablename__ = "manual_grade"
+    __table_args__ = (UniqueConstraint("submission_id", "part_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("submission.id", ondelete="CASCADE"))
+    part_key: Mapped[str] = mapped_column(String(64))
+    score: Mapped[float] = mapped_column(Float)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    grader_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

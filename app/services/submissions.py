@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.models import Card, CardVersion, Submission
+from app.db.models import Card, CardVersion, Submission, SubmissionPart
 from app.domain.cards import CardSpec, Variant, generate
 from app.domain.grading import Grade, grade
 from app.services.catalog import get_card, stored_spec
@@ -78,6 +78,8 @@ def submit(*, session: Session, learner_id: int, slug: str, seed: int, answers: 
     )
     session.add(row)
     try:
+        session.flush()  # the submission's id, for its parts; one transaction for both
+        session.execute(insert(SubmissionPart), part_rows(row, result))
         session.commit()
     except IntegrityError as exc:
         session.rollback()
@@ -96,6 +98,30 @@ def submit(*, session: Session, learner_id: int, slug: str, seed: int, answers: 
         spec=card.spec,
         variant=variant,
     )
+
+
+def answer_text(value: Any) -> str:
+    """An answer as one line of text, for analytics (the most frequent wrong answers)."""
+    text = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
+    return " ".join(text.split())[:200]
+
+
+def part_rows(row: Submission, result: Grade) -> list[dict[str, Any]]:
+    """The submission_part rows of a graded submission."""
+    return [
+        {
+            "submission_id": row.id,
+            "card_id": row.card_id,
+            "part_key": part.key,
+            "kind": part.kind,
+            "answer": answer_text(row.answers.get(part.key, "")),
+            "score": part.score,
+            "correct": part.correct,
+            "misconception": part.misconception.code if part.misconception else None,
+            "pending": part.pending,
+        }
+        for part in result.parts
+    ]
 
 
 def get_submission(*, session: Session, submission_id: int, learner_id: int) -> SubmissionView:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import CardVersion, Learner, Submission
+from app.db.models import CardVersion, Learner, Submission, SubmissionPart
 from app.domain.cards import generate
 from app.domain.grading import AnswerFormatError
 from app.services.bank import load_cards
@@ -57,6 +57,21 @@ def test_a_misconception_is_stored_with_the_part(session: Session, loaded: Path,
     assert stored["misconception"]["code"] == "log_base_2"
 
 
+def test_each_part_gets_a_row_for_analytics(session: Session, loaded: Path, learner: Learner) -> None:
+    answers = {**ANSWERS, "loss_a": "  0.0387 "}
+    view = submit(session=session, learner_id=learner.id, slug="two-students", seed=0, answers=answers)
+    rows = session.execute(
+        select(SubmissionPart.part_key, SubmissionPart.answer, SubmissionPart.score, SubmissionPart.misconception)
+        .where(SubmissionPart.submission_id == view.id)
+        .order_by(SubmissionPart.id)
+    ).all()
+    assert [tuple(r) for r in rows] == [
+        ("loss_a", "0.0387", 0.0, "log_base_2"),
+        ("better", "Student A", 1.0, None),
+        ("reasoning", "Student A is closer to the teacher.", None, None),
+    ]
+
+
 def test_a_format_error_stores_nothing(session: Session, loaded: Path, learner: Learner) -> None:
     with pytest.raises(AnswerFormatError) as raised:
         submit(
@@ -68,6 +83,7 @@ def test_a_format_error_stores_nothing(session: Session, loaded: Path, learner: 
         )
     assert set(raised.value.errors) == {"loss_a"}
     assert submissions(session) == 0
+    assert session.scalar(select(func.count()).select_from(SubmissionPart)) == 0
 
 
 @pytest.mark.parametrize("seed", [-1, 2**31])
