@@ -64,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=app_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by app.web.pages.docs from local files instead of a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.web.pages import cards, results
+from app.web.pages import cards, docs, results
 from app.web.pages.errors import page_error_handlers
 
 router = APIRouter(include_in_schema=False)
 router.include_router(cards.router)
 router.include_router(results.router)
+router.include_router(docs.router)
 
 __all__ = ["page_error_handlers", "router"]
