@@ -251,3 +251,8 @@ class ManualGrade(Base):
     grader_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# The integration tables live in their own module; importing it here puts them on Base.metadata for
+# Alembic and the tests wherever the models are imported.
+from app.db import integrations as _integrations  # noqa: E402, F401
