@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from app import account_commands, export_commands
 from app.config import Settings
 
 CHECK_SEEDS = 200
@@ -34,7 +35,27 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
         sub.add_argument(
             "path", nargs="?", type=Path, default=settings.bank_dir, help="a card file or folder (the built-in bank)"
         )
+    export_commands.add_parsers(card_commands)
+    _add_lti_parsers(commands)
+    account_commands.add_parsers(commands)
     return parser
+
+
+def _add_lti_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    lti = commands.add_parser("lti", help="LTI 1.3: LMS platforms and the tool's signing key")
+    lti_commands = lti.add_subparsers(dest="lti_command", required=True, metavar="COMMAND")
+    add = lti_commands.add_parser("add-platform", help="register an LMS (or add a deployment to one registered)")
+    add.add_argument("--issuer", required=True, help="the platform's issuer, e.g. https://canvas.instructure.com")
+    add.add_argument("--client-id", required=True, help="the client id the LMS gave the tool")
+    add.add_argument("--deployment-id", required=True, help="the deployment id the LMS gave the tool")
+    add.add_argument("--auth-url", required=True, help="the platform's OIDC authorisation URL")
+    add.add_argument("--token-url", required=True, help="the platform's access token URL")
+    add.add_argument("--jwks-url", required=True, help="the platform's public keyset URL")
+    add.add_argument("--name", default="", help="a name to show (default: the issuer)")
+    lti_commands.add_parser("rotate-key", help="make a new signing key; the old one stays published for 30 days")
+    outbox = commands.add_parser("outbox", help="grades and messages waiting to be sent to other systems")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True, metavar="COMMAND")
+    outbox_commands.add_parser("run", help="send the messages that are due, once")
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -82,6 +103,12 @@ def _load(settings: Settings, path: Path) -> int:
         for slug in slugs:
             print(f"{label}: {slug}")
     print(f"{len(report.created)} created, {len(report.updated)} updated, {len(report.unchanged)} unchanged")
+    decks = report.decks
+    if decks.created or decks.updated or decks.unchanged:
+        for label, slugs in (("deck created", decks.created), ("deck updated", decks.updated)):
+            for slug in slugs:
+                print(f"{label}: {slug}")
+        print(f"decks: {len(decks.created)} created, {len(decks.updated)} updated, {len(decks.unchanged)} unchanged")
     return 0
 
 
@@ -99,6 +126,60 @@ def _check(path: Path) -> int:
     return 0
 
 
+def _lti(settings: Settings, args: argparse.Namespace) -> int:
+    from app.db.migrate import current_is_head
+    from app.db.session import make_engine, make_sessionmaker
+    from app.services.lti.keys import rotate_key
+    from app.services.lti.platforms import PlatformError, register_platform
+
+    if not current_is_head(settings.database_url):
+        print("the database is not at the newest schema: run `tutor migrate` first", file=sys.stderr)
+        return 1
+    engine = make_engine(settings.database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            if args.lti_command == "rotate-key":
+                key = rotate_key(session=session)
+                print(f"new signing key {key.kid}; the previous keys stay published until they expire")
+                return 0
+            platform = register_platform(
+                session=session,
+                issuer=args.issuer,
+                client_id=args.client_id,
+                deployment_id=args.deployment_id,
+                auth_url=args.auth_url,
+                token_url=args.token_url,
+                jwks_url=args.jwks_url,
+                name=args.name,
+            )
+            print(f"platform {platform.id} ({platform.name}): deployment {args.deployment_id.strip()} registered")
+            return 0
+    except PlatformError as exc:
+        print(f"--{exc.field.replace('_', '-')}: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+
+
+def _outbox(settings: Settings) -> int:
+    from app.db.migrate import current_is_head
+    from app.db.session import make_engine, make_sessionmaker
+    from app.services.lti.outbox import deliver_due
+    from app.web.lti import make_http_client
+
+    if not current_is_head(settings.database_url):
+        print("the database is not at the newest schema: run `tutor migrate` first", file=sys.stderr)
+        return 1
+    engine = make_engine(settings.database_url)
+    try:
+        with make_http_client() as client, make_sessionmaker(engine)() as session:
+            report = deliver_due(session=session, client=client)
+    finally:
+        engine.dispose()
+    print(f"{report.sent} sent, {report.retried} to retry later, {report.failed} failed")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``tutor``; e.g. ``main(["cards", "check", "app/bank"])`` returns the exit code."""
     settings = Settings()
@@ -107,6 +188,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command in ("users", "tokens"):
+        return account_commands.run(settings, args)
+    if args.command == "lti":
+        return _lti(settings, args)
+    if args.command == "outbox":
+        return _outbox(settings)
+    if args.cards_command in ("export", "import"):
+        return export_commands.run(settings, args)
     if args.cards_command == "load":
         return _load(settings, args.path)
     return _check(args.path)

@@ -22,6 +22,15 @@ class Settings(BaseSettings):
     secret_key_file: Path = Path("./data/secret_key")
     bank_dir: Path = Path(__file__).parent / "bank"
     cookie_secure: bool = False
+    # The address the tool is reached at (https://tutor.example.edu), for the URLs given to an LMS; when unset,
+    # each request's own address is used.
+    public_url: str = ""
+    # Who may show the pages in a frame (the Content-Security-Policy frame-ancestors sources): an LMS that
+    # embeds the tool is listed here, e.g. "'self' https://canvas.example.edu".
+    frame_ancestors: str = "'self'"
+    # Seconds between passes of the background worker that delivers grades to LMSs; 0 turns it off
+    # (`tutor outbox run` then delivers on demand).
+    outbox_interval: float = 10.0
 
     def signing_key(self) -> str:
         if self.secret_key:

@@ -8,14 +8,25 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from app.db.migrate import upgrade
 from app.db.models import Base
 from app.db.session import make_engine, make_sessionmaker
+from app.services import accounts
 
 POSTGRES_ENV = "TEST_DATABASE_URL"
+
+# Argon2 with its production cost takes a fifth of a second per hash; the tests make hundreds of users.
+# The same algorithm with the smallest cost keeps them quick (tests/services/test_accounts.py checks the real one).
+FAST_PASSWORD_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accounts, "password_hasher", FAST_PASSWORD_HASHER)
 
 
 @pytest.fixture(scope="session")

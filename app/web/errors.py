@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.domain.cards import SpecError, VariantError
 from app.domain.divergence import DistributionError
 from app.domain.grading import AnswerFormatError
-from app.services.errors import InvalidSeed, NotFound
+from app.services.errors import Forbidden, InvalidSeed, NotFound
 
 API_PREFIX: Final = "/api/"
 _SOURCES: Final = frozenset({"body", "query", "path", "header", "cookie"})
@@ -130,6 +130,8 @@ def api_errors(exc: Exception, request: Request) -> tuple[int, list[tuple[str | 
         return 422, [("seed", str(exc))]
     if isinstance(exc, NotFound):
         return 404, [(_not_found_field(request), str(exc))]
+    if isinstance(exc, Forbidden):
+        return 403, [(None, str(exc))]
     return None
 
 
@@ -162,7 +164,7 @@ def install_error_handlers(
         if isinstance(exc, StarletteHTTPException):
             return await http_exception_handler(request, exc)
         found = api_errors(exc, request)
-        if found is not None and isinstance(exc, NotFound | ApiError):
+        if found is not None and isinstance(exc, NotFound | Forbidden | ApiError):
             status_code, errors = found
             return PlainTextResponse("; ".join(message for _, message in errors), status_code=status_code)
         raise exc
@@ -177,6 +179,7 @@ def install_error_handlers(
         VariantError,
         InvalidSeed,
         NotFound,
+        Forbidden,
         *(cls for cls in pages if cls is not Exception),
     )
     for cls in dict.fromkeys(handled):

@@ -75,6 +75,20 @@ def known_guest_id(request: Request) -> str | None:
 
 async def current_guest_id(request: Request) -> str:
     """The caller's guest id, issuing a new one (and its cookie) when the request has no genuine cookie."""
+    return guest_id_for(request)
+
+
+def reissue_guest_id(request: Request) -> str:
+    """A new guest id (and cookie) in place of the request's: for a cookie whose guest has become an account."""
+    state = request.scope.setdefault("state", {})
+    guest_id = new_guest_id()
+    state[_STATE_COOKIE] = _signer(request).sign(guest_id)
+    state[_STATE_GUEST] = guest_id
+    return guest_id
+
+
+def guest_id_for(request: Request) -> str:
+    """``current_guest_id`` for callers that are not dependencies (a template's ``csrf_token()``)."""
     state = request.scope.setdefault("state", {})
     if _STATE_GUEST in state:
         guest_id: str = state[_STATE_GUEST]

@@ -2,29 +2,45 @@
 
 Loading the bank parses and checks every YAML card, which takes a second or more; it is done once per run
 with ``load_cards`` into a scratch database, and each test's database gets a copy of the rows it wrote.
+
+Accounts: ``make_user(role, email=None)`` creates a user (password ``PASSWORD``); ``signed_in(client, user)``
+signs a client in through the sign-in form and presets its ``X-CSRF-Token`` header; ``learner_client``,
+``instructor_client`` and ``admin_client`` are such clients for a fresh user of each role (``client.user``).
+``csrf_headers(client)`` gives the header a cookie client sends on a POST; ``form_csrf_token(html)`` reads
+the token out of a page's form. Those helpers live in ``accounts_support.py``: import them from there
+(``from accounts_support import csrf_headers``), since another folder's conftest may answer to ``conftest``.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from accounts_support import (  # noqa: F401 (re-exported for the tests that import them from conftest)
+    PASSWORD,
+    SECRET_KEY,
+    MakeUser,
+    UserClient,
+    csrf_headers,
+    form_csrf_token,
+    signed_in,
+)
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, insert, select, text, update
 
 from app.config import Settings
 from app.db.migrate import upgrade
-from app.db.models import Card, CardVersion
+from app.db.models import Card, CardVersion, User
 from app.db.session import make_engine, make_sessionmaker
 from app.main import create_app
+from app.services.accounts import create_user
 from app.services.bank import load_cards
 from app.web.guest import COOKIE_NAME, GuestSigner
-
-SECRET_KEY = "web-tests-signing-key"
 
 
 @dataclass(frozen=True)
@@ -121,3 +137,51 @@ def guest_id_of(settings: Settings) -> Callable[[TestClient], str]:
         return found[0]
 
     return read
+
+
+# --- accounts -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_user(app: FastAPI) -> MakeUser:
+    """``make_user(role="learner", email=None, password=PASSWORD)`` creates a user in the app's database."""
+    numbers = itertools.count(1)
+
+    def make(role: str = "learner", email: str | None = None, password: str = PASSWORD) -> User:
+        address = email or f"{role}-{next(numbers)}@example.org"
+        with app.state.sessionmaker() as session:
+            return create_user(session=session, email=address, password=password, role=role)
+
+    return make
+
+
+@pytest.fixture
+def user_client(app: FastAPI, make_user: MakeUser) -> Iterator[Callable[[str], UserClient]]:
+    """``user_client(role)``: a new client signed in as a new user of ``role``."""
+    clients: list[UserClient] = []
+
+    def make(role: str) -> UserClient:
+        client = UserClient(app)
+        clients.append(client)
+        client.user = make_user(role)
+        signed_in(client, client.user)
+        return client
+
+    yield make
+    for made in clients:
+        made.close()
+
+
+@pytest.fixture
+def learner_client(user_client: Callable[[str], UserClient]) -> UserClient:
+    return user_client("learner")
+
+
+@pytest.fixture
+def instructor_client(user_client: Callable[[str], UserClient]) -> UserClient:
+    return user_client("instructor")
+
+
+@pytest.fixture
+def admin_client(user_client: Callable[[str], UserClient]) -> UserClient:
+    return user_client("admin")

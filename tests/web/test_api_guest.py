@@ -8,6 +8,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 import pytest
+from accounts_support import csrf_headers
 from fastapi.testclient import TestClient
 
 from app.config import Settings
@@ -27,7 +28,9 @@ def set_cookie(response: Any) -> SimpleCookie:
 
 
 def submit(client: TestClient) -> int:
-    response = client.post(f"/api/v1/cards/{SLUG}/submissions", json={"seed": 0, "answers": ANSWERS})
+    response = client.post(
+        f"/api/v1/cards/{SLUG}/submissions", json={"seed": 0, "answers": ANSWERS}, headers=csrf_headers(client)
+    )
     assert response.status_code == 201
     submission_id: int = response.json()["id"]
     return submission_id

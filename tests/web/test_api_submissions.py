@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from accounts_support import csrf_headers
 from fastapi.testclient import TestClient
 
 SLUG = "evaluate-student-models"
@@ -33,7 +34,8 @@ def right_answers(**changes: Any) -> dict[str, Any]:
 
 
 def submit(client: TestClient, answers: dict[str, Any], *, seed: int = 0) -> Any:
-    return client.post(SUBMIT, json={"seed": seed, "answers": answers})
+    """Post as a script with the guest's cookies does: with the CSRF token from GET /api/v1/session."""
+    return client.post(SUBMIT, json={"seed": seed, "answers": answers}, headers=csrf_headers(client))
 
 
 def history(client: TestClient) -> list[dict[str, Any]]:

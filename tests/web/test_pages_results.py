@@ -7,6 +7,7 @@ from collections.abc import Callable
 from html import unescape
 
 import pytest
+from accounts_support import form_csrf_token
 from fastapi.testclient import TestClient
 
 from app.domain.divergence import kl, kl_terms
@@ -23,8 +24,10 @@ def answer(client: TestClient, path: str = CARD, **answers: str) -> str:
         "loss_b": f"{kl(P, QB):.4f}",
         "better": "Student A",
         "reasoning": "A is closer.",
+        "csrf_token": form_csrf_token(client.get(path).text),  # as the card's form posts it
     }
-    response = client.post(path, data={**data, **answers} if path == CARD else answers, follow_redirects=False)
+    posted = {**data, **answers} if path == CARD else {**answers, "csrf_token": data["csrf_token"]}
+    response = client.post(path, data=posted, follow_redirects=False)
     assert response.status_code == 303, response.text
     location: str = response.headers["location"]
     return location
@@ -85,7 +88,7 @@ def test_result_page_links_to_try_again_and_back(client: TestClient) -> None:
 def test_drawn_card_result_offers_a_new_variant(client: TestClient) -> None:
     page = client.get("/cards/compare-two-students?seed=7").text
     keys = re.findall(r'<input type="text" id="part-(\w+)" name="\1"', page)
-    data = {"seed": "7", **{key: "0.1" for key in keys}}
+    data = {"seed": "7", "csrf_token": form_csrf_token(page), **{key: "0.1" for key in keys}}
     response = client.post("/cards/compare-two-students", data=data, follow_redirects=False)
     assert response.status_code == 303
     html = client.get(response.headers["location"]).text

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from app.services.errors import Forbidden, NotFound
 from app.web.pages.rendering import error_page, not_found_page
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,19 @@ async def invalid_request(request: Request, exc: Exception) -> Response:
     )
 
 
+async def forbidden(request: Request, exc: Exception) -> Response:
+    return error_page(
+        request,
+        status_code=403,
+        heading="Not allowed",
+        message=str(exc) or "Your account may not see or change this.",
+    )
+
+
+async def not_found(request: Request, exc: Exception) -> Response:
+    return not_found_page(request, str(exc) or "There is nothing at this address.")
+
+
 async def server_error(request: Request, exc: Exception) -> Response:
     logger.exception("page %s failed", request.url.path, exc_info=exc)
     return error_page(
@@ -55,5 +69,8 @@ async def server_error(request: Request, exc: Exception) -> Response:
 page_error_handlers: Final[Mapping[type[Exception], PageHandler]] = {
     HTTPException: http_error,
     RequestValidationError: invalid_request,
+    # A service's refusal reaching a page without a route catching it: answered as what it is, not as a fault.
+    Forbidden: forbidden,
+    NotFound: not_found,
     Exception: server_error,
 }

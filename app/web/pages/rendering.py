@@ -13,6 +13,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from app.domain.expressions import format_number
+from app.web.auth import rendering_request, template_user
+from app.web.csrf import template_csrf_token
 
 
 def _beside_app(folder: str) -> Path:
@@ -58,6 +60,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(percent=percent, number=number, isodate=isodate, when=when)
+    # Every form writes csrf_token(); the navigation shows current_user() (both read the request in the context).
+    env.globals.update(csrf_token=template_csrf_token, current_user=template_user)
     return env
 
 
@@ -76,7 +80,11 @@ def render_page(request: Request, name: str, context: dict[str, Any], *, status_
     def url_for(route: str, /, **params: Any) -> str:
         return url_path(request, route, **params)
 
-    html = ENV.get_template(name).render({"request": request, "url_for": url_for, "nav": None, **context})
+    token = rendering_request.set(request)
+    try:
+        html = ENV.get_template(name).render({"request": request, "url_for": url_for, "nav": None, **context})
+    finally:
+        rendering_request.reset(token)
     return HTMLResponse(html, status_code=status_code)
 
 

@@ -1,0 +1,167 @@
+"""API tokens: ``dt_`` and 43 random characters, shown once; only their SHA-256 and a short prefix are kept.
+
+Tokens are long random strings, not passwords people choose, so a fast hash is enough: nobody can guess
+one to test against it. Each token carries scopes, never more than its owner's role allows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.models import ApiToken, User, utcnow
+from app.services.errors import NotFound
+
+TOKEN_PREFIX: Final = "dt_"
+PREFIX_LENGTH: Final = 10  # "dt_" and 7 characters: enough to tell a user's tokens apart, useless to guess with
+MAX_NAME_LENGTH: Final = 100
+MAX_TOKENS_LISTED: Final = 100
+# Writing last_used_at on every request would turn each read into a write; once a minute says enough.
+LAST_USED_RESOLUTION: Final = timedelta(minutes=1)
+
+SCOPES: Final = ("read", "submit", "cards:write", "decks:write", "grades:write", "integrations")
+ROLE_SCOPES: Final[dict[str, tuple[str, ...]]] = {
+    "learner": ("read", "submit"),
+    "instructor": ("read", "submit", "cards:write", "decks:write", "grades:write"),
+    "admin": SCOPES,
+}
+
+_TOKEN: Final = re.compile(r"dt_[A-Za-z0-9_-]{43}")
+
+
+class TokenError(ValueError):
+    """A token that cannot be made as asked: ``TokenError("scopes", "...")``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class NewToken:
+    """A token just made: ``secret`` is the only copy there will ever be."""
+
+    token: ApiToken
+    secret: str
+
+
+def allowed_scopes(role: str) -> tuple[str, ...]:
+    """The scopes a token of a user with ``role`` may carry (and, by default, does)."""
+    return ROLE_SCOPES.get(role, ())
+
+
+def hash_token(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def generate_secret() -> str:
+    """``dt_`` and 32 random bytes in URL-safe base64 (43 characters)."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def check_scopes(role: str, scopes: list[str] | tuple[str, ...] | None) -> list[str]:
+    """The scopes to store: all the role allows when None; raises TokenError for unknown or forbidden ones."""
+    allowed = allowed_scopes(role)
+    if scopes is None:
+        return list(allowed)
+    wanted = list(dict.fromkeys(scope.strip() for scope in scopes if scope.strip()))
+    if not wanted:
+        return list(allowed)
+    unknown = [scope for scope in wanted if scope not in SCOPES]
+    if unknown:
+        names = ", ".join(f"'{scope[:40]}'" for scope in unknown)
+        raise TokenError("scopes", f"{names} {'is not a scope' if len(unknown) == 1 else 'are not scopes'}; "
+                         f"the scopes are {', '.join(SCOPES)}")
+    refused = [scope for scope in wanted if scope not in allowed]
+    if refused:
+        raise TokenError(
+            "scopes",
+            f"a {role} account cannot give a token {', '.join(refused)}; it may give {', '.join(allowed)}",
+        )
+    return [scope for scope in SCOPES if scope in wanted]
+
+
+def create_token(*, session: Session, user: User, name: str, scopes: list[str] | None = None) -> NewToken:
+    """A new token for ``user``, committed; the returned secret is not stored anywhere."""
+    label = name.strip()
+    if not label:
+        raise TokenError("name", "is required: say what the token is for, like 'grading script'")
+    if len(label) > MAX_NAME_LENGTH:
+        raise TokenError("name", f"is longer than {MAX_NAME_LENGTH} characters")
+    chosen = check_scopes(user.role, scopes)
+    secret = generate_secret()
+    token = ApiToken(
+        user_id=user.id, name=label, token_hash=hash_token(secret), prefix=secret[:PREFIX_LENGTH], scopes=chosen
+    )
+    session.add(token)
+    session.commit()
+    return NewToken(token=token, secret=secret)
+
+
+def list_tokens(*, session: Session, user_id: int, limit: int = MAX_TOKENS_LISTED) -> list[ApiToken]:
+    """The user's tokens, revoked ones included, newest first."""
+    query = (
+        select(ApiToken)
+        .where(ApiToken.user_id == user_id)
+        .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def revoke_token(
+    *, session: Session, user_id: int, token_id: int | None = None, prefix: str | None = None
+) -> ApiToken:
+    """Revoke one of the user's tokens, by id or by its prefix; raises NotFound when it is not theirs."""
+    query = select(ApiToken).where(ApiToken.user_id == user_id)
+    if token_id is not None:
+        query = query.where(ApiToken.id == token_id)
+    elif prefix:
+        query = query.where(ApiToken.prefix.startswith(prefix.strip()[:PREFIX_LENGTH], autoescape=True))
+    else:
+        raise TokenError("id", "say which token: its id or its prefix")
+    found = list(session.scalars(query.limit(2)))
+    if not found:
+        raise NotFound("no such token of this user")
+    if len(found) > 1:
+        raise TokenError("prefix", f"'{prefix}' starts more than one token; give its id instead")
+    token = found[0]
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.commit()
+    return token
+
+
+@dataclass(frozen=True)
+class TokenUser:
+    """Who a bearer token speaks for, and what it may do (never more than the user's role allows today)."""
+
+    user: User
+    scopes: frozenset[str]
+    token_id: int
+
+
+def authenticate_token(*, session: Session, secret: str, now: datetime | None = None) -> TokenUser | None:
+    """The user behind a live token, or None for a malformed, unknown or revoked one."""
+    if not _TOKEN.fullmatch(secret):
+        return None
+    token = session.scalars(select(ApiToken).where(ApiToken.token_hash == hash_token(secret))).one_or_none()
+    if token is None or token.revoked_at is not None:
+        return None
+    user = session.get(User, token.user_id)
+    if user is None:
+        return None
+    moment = now or utcnow()
+    if token.last_used_at is None or moment - token.last_used_at >= LAST_USED_RESOLUTION:
+        token.last_used_at = moment
+        session.commit()
+    scopes = frozenset(token.scopes) & frozenset(allowed_scopes(user.role))
+    return TokenUser(user=user, scopes=scopes, token_id=token.id)
