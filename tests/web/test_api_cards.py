@@ -161,7 +161,7 @@ def test_an_unknown_api_path_answers_in_the_same_shape(client: TestClient) -> No
 
 
 def test_a_wrong_method_keeps_its_status_and_allow_header(client: TestClient) -> None:
-    response = client.delete(f"/api/v1/cards/{SLUG}")
+    response = client.patch(f"/api/v1/cards/{SLUG}")
 
     assert response.status_code == 405
     assert response.json()["detail"][0]["message"] == "Method Not Allowed"
