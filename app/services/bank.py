@@ -1,11 +1,11 @@
-"""The card bank: YAML card files validated, checked for many seeds, and loaded as immutable versions."""
+"""The card bank: YAML card files validated, checked for many seeds, and loaded as immutable versions (and decks)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Card, CardVersion
 from app.domain.cards import CardSpec, SpecError, check_spec, parse_spec, spec_to_dict
+from app.services.deck_files import DeckLoadReport, load_decks, read_deck_files
 
 CARD_SUFFIXES = (".yaml", ".yml")
 
@@ -34,6 +35,7 @@ class LoadReport:
     created: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
     unchanged: tuple[str, ...] = ()
+    decks: DeckLoadReport = field(default_factory=DeckLoadReport)  # the decks in the folder's decks/ folder
 
 
 def spec_hash(spec: CardSpec) -> str:
@@ -112,11 +114,15 @@ def _read_all(path: Path, *, seeds: int | None = None) -> tuple[list[tuple[Path,
 
 
 def check_card_files(path: Path, *, seeds: int = 200) -> list[str]:
-    """Every problem in the card files at ``path`` as ``file: field: problem``, expressions run for many seeds."""
+    """Every problem in the card files at ``path`` as ``file: field: problem``, expressions run for many seeds.
+
+    A folder's deck files (``decks/*.yaml``) are checked too, except that their cards exist (loading checks that).
+    """
     try:
-        return _read_all(Path(path), seeds=seeds)[1]
+        problems = _read_all(Path(path), seeds=seeds)[1]
     except CardFileError as exc:
         return exc.problems
+    return problems + (read_deck_files(Path(path) / "decks")[1] if Path(path).is_dir() else [])
 
 
 def _upsert(session: Session, spec: CardSpec) -> str:
@@ -155,12 +161,17 @@ def load_cards(*, session: Session, path: Path) -> LoadReport:
     ``load_cards(session=session, path=Path("app/bank"))``
     """
     specs, problems = _read_all(Path(path))
-    if problems:
-        raise CardFileError(problems)
+    # A folder's decks/ subfolder holds decks of its cards, loaded after them in the same transaction.
+    decks, deck_problems = read_deck_files(Path(path) / "decks") if Path(path).is_dir() else ([], [])
+    if problems or deck_problems:
+        raise CardFileError(problems + deck_problems)
     outcomes: dict[str, list[str]] = {"created": [], "updated": [], "unchanged": []}
     try:
         for _, spec in specs:
             outcomes[_upsert(session, spec)].append(spec.slug)
+        deck_report, deck_problems = load_decks(session=session, decks=decks)
+        if deck_problems:
+            raise CardFileError(deck_problems)
         session.commit()
     except BaseException:
         session.rollback()
@@ -169,4 +180,5 @@ def load_cards(*, session: Session, path: Path) -> LoadReport:
         created=tuple(outcomes["created"]),
         updated=tuple(outcomes["updated"]),
         unchanged=tuple(outcomes["unchanged"]),
+        decks=deck_report,
     )

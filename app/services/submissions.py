@@ -11,11 +11,13 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.models import Card, CardVersion, Submission, SubmissionPart
-from app.domain.cards import CardSpec, Variant, generate
+from app.db.models import Card, CardVersion, Deck, Submission, SubmissionPart, utcnow
+from app.domain.cards import CardSpec, Variant, generate, is_drawn
 from app.domain.grading import Grade, grade
 from app.services.catalog import get_card, stored_spec
+from app.services.decks import claim_attempt, deck_for_submission, reserved_practice_seed
 from app.services.errors import InvalidSeed, NotFound
+from app.services.lti.ags import queue_submission_scores
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class SubmissionView:
     grade: Grade
     spec: CardSpec
     variant: Variant
+    deck_slug: str | None = None  # answered inside this deck (an assignment), else free practice
+    attempt: int = 1  # 1, 2, ... per learner, card and deck
 
 
 def variant_for(spec: CardSpec, seed: int) -> Variant:
@@ -56,13 +60,37 @@ def variant_for(spec: CardSpec, seed: int) -> Variant:
         raise InvalidSeed(str(exc)) from exc
 
 
-def submit(*, session: Session, learner_id: int, slug: str, seed: int, answers: Mapping[str, Any]) -> SubmissionView:
+def submit(
+    *,
+    session: Session,
+    learner_id: int,
+    slug: str,
+    seed: int,
+    answers: Mapping[str, Any],
+    deck_slug: str | None = None,
+    now: datetime | None = None,
+) -> SubmissionView:
     """Grade ``answers`` to variant ``seed`` of card ``slug`` and store the submission.
 
-    Raises NotFound (no such published card or learner), InvalidSeed, or grading's AnswerFormatError
-    (an answer that is not in the expected form); nothing is stored then.
+    With ``deck_slug`` the card is answered inside that published deck: the seed must be the learner's
+    own (``decks.deck_seed``), and the submission is numbered as the learner's next attempt there.
+    Raises NotFound (no such published card, deck or learner; the card not in the deck), InvalidSeed
+    (WrongSeed in a deck), grading's AnswerFormatError (an answer that is not in the expected form; no
+    attempt is used), or SubmissionRefused (no attempts left, the deck closed); nothing is stored then.
     """
+    moment = now or utcnow()
     card = get_card(session=session, slug=slug)
+    deck = None
+    if deck_slug is not None:
+        deck = deck_for_submission(
+            session=session, deck_slug=deck_slug, card_slug=slug, learner_id=learner_id, seed=seed, now=moment
+        )
+    elif is_drawn(card.spec):
+        reserved = reserved_practice_seed(
+            session=session, learner_id=learner_id, card_id=card.card_id, card_slug=slug, seed=seed, now=moment
+        )
+        if reserved is not None:
+            raise InvalidSeed(f"variant {seed} is your variant of this card in the deck '{reserved}': answer it there")
     variant = variant_for(card.spec, seed)
     result = grade(card.spec, variant, answers)
     raw = {str(key): value for key, value in answers.items()}
@@ -70,20 +98,32 @@ def submit(*, session: Session, learner_id: int, slug: str, seed: int, answers: 
         learner_id=learner_id,
         card_id=card.card_id,
         card_version_id=card.version_id,
+        deck_id=None if deck is None else deck.id,
         seed=seed,
         answers=raw,
         results=result.to_dict(),
         score=result.score,
         pending=result.pending,
+        created_at=moment,
     )
-    session.add(row)
     try:
+        if deck is not None:
+            # Counted while the learner's row is locked, so concurrent attempts get distinct numbers.
+            row.attempt = claim_attempt(session=session, deck=deck, learner_id=learner_id, card_id=card.card_id)
+        session.add(row)
         session.flush()  # the submission's id, for its parts; one transaction for both
         session.execute(insert(SubmissionPart), part_rows(row, result))
+        # The new score for LMS gradebooks is queued in the same transaction: sent if and only if this is stored.
+        queue_submission_scores(
+            session=session, learner_id=learner_id, card_id=card.card_id, deck_id=row.deck_id, now=moment
+        )
         session.commit()
     except IntegrityError as exc:
         session.rollback()
         raise NotFound(f"no learner {learner_id}") from exc
+    except BaseException:
+        session.rollback()
+        raise
     return SubmissionView(
         id=row.id,
         slug=card.spec.slug,
@@ -97,6 +137,8 @@ def submit(*, session: Session, learner_id: int, slug: str, seed: int, answers: 
         grade=result,
         spec=card.spec,
         variant=variant,
+        deck_slug=deck_slug,
+        attempt=row.attempt,
     )
 
 
@@ -127,14 +169,15 @@ def part_rows(row: Submission, result: Grade) -> list[dict[str, Any]]:
 def get_submission(*, session: Session, submission_id: int, learner_id: int) -> SubmissionView:
     """One of ``learner_id``'s submissions, variant rebuilt from its version and seed; else NotFound."""
     found = session.execute(
-        select(Submission, CardVersion.number, CardVersion.spec, Card.slug)
+        select(Submission, CardVersion.number, CardVersion.spec, Card.slug, Deck.slug)
         .join(CardVersion, CardVersion.id == Submission.card_version_id)
         .join(Card, Card.id == Submission.card_id)
+        .outerjoin(Deck, Deck.id == Submission.deck_id)
         .where(Submission.id == submission_id, Submission.learner_id == learner_id)
     ).one_or_none()
     if found is None:
         raise NotFound(f"no submission {submission_id}")
-    row, number, spec_data, slug = found
+    row, number, spec_data, slug, deck_slug = found
     spec = stored_spec(spec_data)
     return SubmissionView(
         id=row.id,
@@ -149,6 +192,8 @@ def get_submission(*, session: Session, submission_id: int, learner_id: int) -> 
         grade=Grade.from_dict(row.results),
         spec=spec,
         variant=generate(spec, row.seed),
+        deck_slug=deck_slug,
+        attempt=row.attempt,
     )
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from app.db.models import utcnow
+from app.services.deck_results import deck_result
 from app.services.errors import NotFound
 from app.services.submissions import get_submission, list_submissions, submit
+from app.web.auth import require_scope
 from app.web.deps import LearnerDep, OptionalLearnerDep, SessionDep, SlugPath
 from app.web.schemas import ErrorResponse, SubmissionCreate, SubmissionPublic, SubmissionSummaryPublic
 
@@ -22,6 +25,7 @@ SubmissionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The submissi
     status_code=201,
     summary="Submit answers to a variant",
     name="api_create_submission",
+    dependencies=[Depends(require_scope("submit"))],
     responses={
         201: {"headers": {"Location": {"description": "The new submission's address", "schema": {"type": "string"}}}},
         404: {"model": ErrorResponse, "description": "No published card with this slug"},
@@ -56,6 +60,9 @@ def read_submission(submission_id: SubmissionId, session: SessionDep, learner: O
     if learner is None:
         raise NotFound(f"no submission {submission_id}")
     view = get_submission(session=session, submission_id=submission_id, learner_id=learner.id)
+    if view.deck_slug is not None:
+        # A deck's policy may still be withholding the answers of this variant.
+        view = deck_result(session=session, submission=view, learner_id=learner.id, now=utcnow()).submission
     return SubmissionPublic.build(view)
 
 

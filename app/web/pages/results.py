@@ -5,11 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from app.db.models import utcnow
 from app.domain.cards import is_drawn
+from app.services.deck_results import deck_result
 from app.services.errors import NotFound
 from app.services.submissions import get_submission, list_submissions
 from app.web.deps import OptionalLearnerDep, SessionDep
 from app.web.pages.cards import new_variant_url
+from app.web.pages.decks import deck_context
 from app.web.pages.feedback import result_view
 from app.web.pages.rendering import not_found_page, render_page, url_path
 
@@ -34,7 +37,14 @@ def submission_page(
         "view": result_view(submission),
         "try_again_url": f"{card_url}?seed={submission.seed}",
         "new_variant_url": new_variant_url(request, submission.slug) if is_drawn(submission.spec) else None,
+        "deck": None,
     }
+    if submission.deck_slug is not None:
+        # Answered inside a deck: its policy decides whether the answers and the solution are shown yet.
+        found = deck_result(session=session, submission=submission, learner_id=learner.id, now=utcnow())
+        deck = deck_context(request, found)
+        context.update(deck=deck, view=result_view(found.submission), try_again_url=deck["card_url"])
+        context["new_variant_url"] = None  # the deck fixes the variant
     return render_page(request, "submission.html", context)
 
 
