@@ -1,0 +1,330 @@
+"""Assignment and Grade Services: access tokens from the platform, and learners' scores queued and posted.
+
+A score is queued in the outbox in the transaction that changed it (``queue_submission_scores`` from a
+submission or a manual grade) and posted later by the outbox: ``POST {lineitem}/scores`` with an access token
+that the platform gives for a JWT signed with the tool's key (the client-credentials grant), cached until it
+expires.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from app.db.integrations import LtiIdentity, LtiMembership, LtiPlatform, LtiResourceLink, OutboxMessage
+from app.db.models import Deck, Learner, Submission, utcnow
+from app.services.lti import claims as c
+from app.services.lti.keys import sign
+from app.services.scores import card_scores_for_learner, deck_score
+
+SCORE_MAXIMUM: Final = 100.0  # a deck or card score of 0..1 is posted as 0..100
+ASSERTION_LIFETIME: Final = timedelta(minutes=5)
+DEFAULT_TOKEN_LIFETIME: Final = timedelta(hours=1)
+TOKEN_MARGIN: Final = timedelta(seconds=60)  # a token this close to expiry is not used: it may lapse on the way
+KIND: Final = "lti_score"
+MAX_LINKS: Final = 100  # links one score goes to (a deck placed in several courses)
+
+
+class AgsError(Exception):
+    """A token request or score post that failed; ``retry`` when trying again later may succeed."""
+
+    def __init__(self, message: str, *, retry: bool, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry = retry
+        self.status = status  # the HTTP status answered, None when there was no answer
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str
+    expires_at: datetime
+
+
+class AccessTokens:
+    """Access tokens by platform and scope, reused until shortly before they expire (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._tokens: dict[tuple[int, str], _Token] = {}
+        self._lock = threading.Lock()
+
+    def get(self, platform_id: int, scope: str, now: datetime) -> str | None:
+        with self._lock:
+            token = self._tokens.get((platform_id, scope))
+        return token.value if token is not None and now < token.expires_at - TOKEN_MARGIN else None
+
+    def put(self, platform_id: int, scope: str, value: str, expires_at: datetime) -> None:
+        with self._lock:
+            self._tokens[(platform_id, scope)] = _Token(value, expires_at)
+
+    def forget(self, platform_id: int, scope: str) -> None:
+        with self._lock:
+            self._tokens.pop((platform_id, scope), None)
+
+
+def _status_error(what: str, response: httpx.Response) -> AgsError:
+    body = response.text[:500].strip()
+    retry = response.status_code == 429 or response.status_code >= 500
+    return AgsError(
+        f"{what} answered {response.status_code}: {body or '(no body)'}", retry=retry, status=response.status_code
+    )
+
+
+# --- access tokens ---------------------------------------------------------------------------------------
+
+
+def client_assertion(*, session: Session, platform: LtiPlatform, now: datetime) -> str:
+    """The signed JWT that authenticates the tool at the platform's token endpoint (RFC 7523)."""
+    claims = {
+        "iss": platform.client_id,
+        "sub": platform.client_id,
+        "aud": platform.token_url,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ASSERTION_LIFETIME).timestamp()),
+        "jti": secrets.token_urlsafe(24),
+    }
+    return sign(session=session, claims=claims, now=now)
+
+
+def access_token(
+    *,
+    session: Session,
+    client: httpx.Client,
+    platform: LtiPlatform,
+    tokens: AccessTokens,
+    now: datetime,
+    scope: str = c.AGS_SCORE_SCOPE,
+) -> str:
+    """A bearer token for ``scope`` at ``platform``: the cached one, else a new one from its token endpoint."""
+    cached = tokens.get(platform.id, scope, now)
+    if cached is not None:
+        return cached
+    form = {
+        "grant_type": "client_credentials",
+        "client_assertion_type": c.CLIENT_ASSERTION_TYPE,
+        "client_assertion": client_assertion(session=session, platform=platform, now=now),
+        "scope": scope,
+    }
+    try:
+        response = client.post(platform.token_url, data=form, headers={"Accept": "application/json"})
+    except httpx.HTTPError as exc:
+        raise AgsError(f"the token endpoint {platform.token_url} could not be reached ({exc})", retry=True) from exc
+    if response.status_code != 200:
+        raise _status_error("the token endpoint", response)
+    try:
+        body: Any = response.json()
+    except ValueError as exc:
+        raise AgsError("the token endpoint answered something that is not JSON", retry=True) from exc
+    value = body.get("access_token") if isinstance(body, dict) else None
+    if not isinstance(value, str) or not value:
+        raise AgsError("the token endpoint's answer has no access_token", retry=False)
+    lifetime = body.get("expires_in")
+    expires_in = (
+        timedelta(seconds=lifetime)
+        if isinstance(lifetime, int | float) and not isinstance(lifetime, bool) and lifetime > 0
+        else DEFAULT_TOKEN_LIFETIME
+    )
+    tokens.put(platform.id, scope, value, now + expires_in)
+    return value
+
+
+# --- scores ---------------------------------------------------------------------------------------------------
+
+
+def scores_url(lineitem_url: str) -> str:
+    """``{lineitem}/scores``, keeping the line item's query (Moodle puts the tool's type id there)."""
+    parts = urlsplit(lineitem_url)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + "/scores", parts.query, ""))
+
+
+def timestamp(moment: datetime) -> str:
+    """ISO 8601 with milliseconds and the zone, as the score service asks: ``2026-11-29T18:52:03.120Z``."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def score_payload(*, user_id: str, score: float, completed: bool, pending: bool, moment: datetime) -> dict[str, Any]:
+    """The score service's JSON for a score in 0..1 of the platform user ``user_id``."""
+    return {
+        "userId": user_id,
+        "scoreGiven": round(max(0.0, min(1.0, score)) * SCORE_MAXIMUM, 4),
+        "scoreMaximum": SCORE_MAXIMUM,
+        "activityProgress": "Completed" if completed else "InProgress",
+        # Written answers wait for an instructor: the platform shows the grade as not final yet.
+        "gradingProgress": "PendingManual" if pending else "FullyGraded",
+        "timestamp": timestamp(moment),
+    }
+
+
+def post_score(*, client: httpx.Client, url: str, token: str, payload: dict[str, Any]) -> None:
+    """POST one score; raises AgsError (``retry`` for 429, 5xx and a platform out of reach)."""
+    try:
+        response = client.post(
+            url,
+            content=json.dumps(payload).encode("utf-8"),
+            headers={"Content-Type": c.SCORE_MEDIA_TYPE, "Authorization": f"Bearer {token}"},
+        )
+    except httpx.HTTPError as exc:
+        raise AgsError(f"the score service {url} could not be reached ({exc})", retry=True) from exc
+    if response.status_code == 401:
+        # The token may have been revoked before its time: the next attempt fetches a new one.
+        raise AgsError(f"the score service refused the access token: {response.text[:300]}", retry=True, status=401)
+    if not 200 <= response.status_code < 300:
+        raise _status_error("the score service", response)
+
+
+def deliver(
+    *,
+    session: Session,
+    client: httpx.Client,
+    platform: LtiPlatform,
+    url: str,
+    payload: dict[str, Any],
+    tokens: AccessTokens,
+    now: datetime,
+) -> None:
+    """Post ``payload`` to ``url`` with a token from ``tokens`` (a refused token is forgotten for next time)."""
+    token = access_token(session=session, client=client, platform=platform, tokens=tokens, now=now)
+    try:
+        post_score(client=client, url=url, token=token, payload=payload)
+    except AgsError as exc:
+        if exc.status == 401:
+            tokens.forget(platform.id, c.AGS_SCORE_SCOPE)
+        raise
+
+
+# --- queueing ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Standing:
+    score: float
+    completed: bool
+    pending: bool
+
+
+def _deck_standing(session: Session, deck: Deck, learner_id: int) -> _Standing:
+    cards = card_scores_for_learner(session=session, deck=deck, learner_id=learner_id)
+    return _Standing(
+        score=deck_score(cards),
+        completed=bool(cards) and all(card.attempts > 0 for card in cards),
+        pending=any(card.pending for card in cards),
+    )
+
+
+def _card_standing(session: Session, card_id: int, learner_id: int) -> _Standing:
+    best, pending, count = session.execute(
+        select(
+            func.max(Submission.score),
+            func.max(case((Submission.pending, 1), else_=0)),
+            func.count(),
+        ).where(Submission.learner_id == learner_id, Submission.card_id == card_id, Submission.deck_id.is_(None))
+    ).one()
+    return _Standing(score=float(best or 0.0), completed=count > 0, pending=bool(pending))
+
+
+def _queue(
+    session: Session, *, user_id: int, links: list[tuple[LtiResourceLink, str]], standing: _Standing, now: datetime
+) -> int:
+    for link, subject in links:
+        assert link.lineitem_url is not None
+        payload = score_payload(
+            user_id=subject, score=standing.score, completed=standing.completed, pending=standing.pending, moment=now
+        )
+        session.add(
+            OutboxMessage(
+                kind=KIND,
+                target_url=scores_url(link.lineitem_url),
+                payload=payload,
+                platform_id=link.platform_id,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+    return len(links)
+
+
+def _graded_links(
+    session: Session, *, user_id: int, deck_id: int | None, card_id: int | None
+) -> list[tuple[LtiResourceLink, str]]:
+    """The user's launched links to this deck (or card) that have a line item, each with the user's LMS ``sub``."""
+    target = LtiResourceLink.deck_id == deck_id if deck_id is not None else LtiResourceLink.card_id == card_id
+    rows = session.execute(
+        select(LtiResourceLink, LtiIdentity.subject)
+        .join(LtiMembership, LtiMembership.resource_link_id == LtiResourceLink.id)
+        .join(
+            LtiIdentity,
+            (LtiIdentity.user_id == LtiMembership.user_id) & (LtiIdentity.platform_id == LtiResourceLink.platform_id),
+        )
+        .where(LtiMembership.user_id == user_id, target, LtiResourceLink.lineitem_url.is_not(None))
+        .order_by(LtiResourceLink.id)
+        .limit(MAX_LINKS)
+    )
+    return [(link, subject) for link, subject in rows]
+
+
+def queue_deck_score(*, session: Session, user_id: int, deck_id: int, now: datetime | None = None) -> int:
+    """Queue the user's deck score for every launched link to the deck with a line item; returns how many.
+
+    Adds outbox rows to the caller's transaction without committing, so the score is sent if and only if the
+    change that caused it is committed.
+    """
+    links = _graded_links(session, user_id=user_id, deck_id=deck_id, card_id=None)
+    if not links:
+        return 0
+    learner_id = session.scalar(select(Learner.id).where(Learner.user_id == user_id))
+    deck = session.get(Deck, deck_id)
+    if learner_id is None or deck is None:
+        return 0
+    session.flush()  # the caller's new submission counts in the score
+    return _queue(
+        session, user_id=user_id, links=links, standing=_deck_standing(session, deck, learner_id), now=now or utcnow()
+    )
+
+
+def queue_submission_scores(
+    *, session: Session, learner_id: int, card_id: int, deck_id: int | None, now: datetime | None = None
+) -> int:
+    """Queue the scores a graded (or newly hand-graded) submission changes; a guest's changes none.
+
+    A deck submission changes the learner's deck score; a card answered outside a deck changes their best on
+    that card, for links that open the card itself. Adds to the caller's transaction without committing.
+    """
+    user_id = session.scalar(select(Learner.user_id).where(Learner.id == learner_id))
+    if user_id is None:
+        return 0
+    if deck_id is not None:
+        return queue_deck_score(session=session, user_id=user_id, deck_id=deck_id, now=now)
+    links = _graded_links(session, user_id=user_id, deck_id=None, card_id=card_id)
+    if not links:
+        return 0
+    session.flush()
+    return _queue(
+        session,
+        user_id=user_id,
+        links=links,
+        standing=_card_standing(session, card_id, learner_id),
+        now=now or utcnow(),
+    )
+
+
+__all__ = [
+    "AccessTokens",
+    "AgsError",
+    "access_token",
+    "client_assertion",
+    "deliver",
+    "post_score",
+    "queue_deck_score",
+    "queue_submission_scores",
+    "score_payload",
+    "scores_url",
+]
