@@ -8,13 +8,14 @@ returns a ``Grade`` whose ``to_dict()`` is strictly JSON-safe, so it can be stor
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from app.domain.cards import AUTO_GRADED, CardSpec, Expected, PartKind, PartSpec, Variant
+from app.domain.cards import CardSpec, Expected, PartKind, PartSpec, Variant
 from app.domain.expressions import format_number
 from app.domain.misconceptions import Misconception, diagnose, within_tolerance
 
@@ -25,6 +26,7 @@ __all__ = [
     "PartResult",
     "grade",
     "parse_number",
+    "weighted_score",
 ]
 
 _DECIMAL: Final = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
@@ -161,6 +163,38 @@ class Grade:
                 return result
         raise KeyError(key)
 
+    def with_manual(self, key: str, score: float, comment: str, *, weights: Mapping[str, float] | None = None) -> Grade:
+        """This grade with a person's ``score`` (0 to 1) and ``comment`` on the text part ``key``.
+
+        The part counts as graded from then on: right only at full marks, its feedback the comment. The
+        score becomes the weighted mean over every graded part (``weights`` by part key, 1 where missing),
+        and the grade stays pending while another text part waits. Raises KeyError for an unknown part and
+        ValueError for a part that is not text or a score outside [0, 1].
+        """
+        found = self.part(key)
+        if found.kind != "text":
+            raise ValueError(
+                f"part '{key}' is a {found.kind} part, graded automatically; only text parts are graded by hand"
+            )
+        if not (math.isfinite(score) and 0.0 <= score <= 1.0):
+            raise ValueError(f"score must be a number from 0 to 1, not {score!r}")
+        graded = dataclasses.replace(
+            found,
+            correct=score == 1.0,
+            score=float(score),
+            feedback=comment.strip(),  # the grader's own words, or nothing: the score speaks for itself
+            pending=False,
+        )
+        parts = tuple(graded if result.key == key else result for result in self.parts)
+        return Grade(score=weighted_score(parts, weights or {}), parts=parts, pending=any(p.pending for p in parts))
+
+
+def weighted_score(parts: tuple[PartResult, ...], weights: Mapping[str, float]) -> float:
+    """The weighted mean of the parts that have a score (``weights`` by key, 1 where missing); 0 when none has."""
+    graded = [(weights.get(part.key, 1.0), part.score) for part in parts if part.score is not None]
+    total = sum(weight for weight, _ in graded)
+    return sum(weight * score for weight, score in graded) / total if total > 0 else 0.0
+
 
 def _encode(value: Expected) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
@@ -261,10 +295,8 @@ def grade(spec: CardSpec, variant: Variant, answers: Mapping[str, Any]) -> Grade
     """Grade every part; raises AnswerFormatError (grading nothing) when any answer cannot be read."""
     read = _read_all(spec, variant, answers)
     results = tuple(_grade_part(part, variant, read[part.key]) for part in spec.parts)
-    weights = {part.key: part.weight for part in spec.parts}
-    graded = [(weights[r.key], r.score) for r in results if r.kind in AUTO_GRADED and r.score is not None]
-    total = sum(weight for weight, _ in graded)
-    score = sum(weight * s for weight, s in graded) / total if total > 0 else 0.0
+    # Text parts have no score until a person grades them, so only the auto-graded parts count here.
+    score = weighted_score(results, {part.key: part.weight for part in spec.parts})
     return Grade(score=score, parts=results, pending=any(r.pending for r in results))
 
 

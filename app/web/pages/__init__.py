@@ -8,12 +8,28 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.web.pages import cards, docs, results
+from app.web.pages import (
+    account,
+    cards,
+    decks,
+    docs,
+    instructor_cards,
+    instructor_decks,
+    instructor_grading,
+    instructor_stats,
+    results,
+)
 from app.web.pages.errors import page_error_handlers
 
 router = APIRouter(include_in_schema=False)
 router.include_router(cards.router)
 router.include_router(results.router)
+router.include_router(decks.router)
+router.include_router(instructor_cards.router)
+router.include_router(instructor_decks.router)
+router.include_router(instructor_grading.router)
+router.include_router(instructor_stats.router)
 router.include_router(docs.router)
+router.include_router(account.router)
 
 __all__ = ["page_error_handlers", "router"]

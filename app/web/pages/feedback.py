@@ -226,7 +226,8 @@ def workings(variant: Variant, labels: Mapping[str, str]) -> tuple[Working, ...]
 def result_view(submission: SubmissionView) -> ResultView:
     parts = part_views(submission)
     labels = {part.key: part.label for part in submission.variant.parts}
-    graded = [p for p in parts if p.status != "pending"]
+    # Written parts are graded by a person and shown with their own verdict; the count is of the automatic ones.
+    graded = [p for p in parts if p.status != "pending" and p.kind != "text"]
     return ResultView(
         parts=parts,
         solution_html=to_html(submission.variant.solution),
