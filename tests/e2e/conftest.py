@@ -15,7 +15,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -76,10 +77,19 @@ def wait_until_healthy(url: str, server: subprocess.Popen[bytes], log: Path) -> 
     pytest.fail(f"the server did not answer /healthz within {STARTUP_SECONDS:.0f} s:\n{log.read_text()}")
 
 
+@dataclass(frozen=True)
+class LiveEnvironment:
+    """Where the live server runs and the environment it runs with, for ``tutor`` commands on its database."""
+
+    home: Path
+    env: dict[str, str]
+    port: int
+
+
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of the app, migrated and loaded with the built-in cards, served until the run ends."""
-    chromium_path()  # no browser, no point in starting a server
+def live_environment(tmp_path_factory: pytest.TempPathFactory) -> LiveEnvironment:
+    """The live server's folder and environment (its DATABASE_URL, SECRET_KEY, port)."""
+    chromium_path()  # no browser, no point in preparing a server
     home = tmp_path_factory.mktemp("live")
     port = free_port()
     env = {
@@ -90,6 +100,23 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "HOST": "127.0.0.1",
         "PORT": str(port),
     }
+    return LiveEnvironment(home=home, env=env, port=port)
+
+
+@pytest.fixture(scope="session")
+def live_tutor(live_environment: LiveEnvironment) -> Callable[..., None]:
+    """``live_tutor("users", "create", ...)`` runs a ``tutor`` command on the live server's database."""
+
+    def run(*args: str) -> None:
+        tutor(*args, env=live_environment.env, cwd=live_environment.home)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def live_server(live_environment: LiveEnvironment) -> Iterator[str]:
+    """The base URL of the app, migrated and loaded with the built-in cards, served until the run ends."""
+    home, env, port = live_environment.home, live_environment.env, live_environment.port
     tutor("migrate", env=env, cwd=home)
     tutor("cards", "load", env=env, cwd=home)
     log = home / "server.log"

@@ -1,0 +1,464 @@
+"""Who may do what: every route of the app, asked by each role, gets the outcome its access rule promises.
+
+The routes come from the app itself, so a new endpoint is either listed as public here or given an access
+rule, or this test fails naming it. The content is real: instructor A (the owner) creates a card with a written
+part and a deck through the API and publishes both, a learner answers the card, and instructor B is the
+instructor who owns nothing. Each role then asks every route once, on that one set of content.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import pytest
+import yaml
+from accounts_support import MakeUser, UserClient, csrf_headers, signed_in
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from httpx import Response
+
+from app.domain.cards import generate
+from app.domain.expressions import format_number
+from app.services.catalog import get_card
+from app.services.tokens import create_token
+
+ROLES: Final = ("guest", "learner", "other", "owner", "admin")
+SAFE: Final = frozenset({"GET"})
+
+# Outcome classes: what a role gets from a route.
+SIGNIN: Final = "sign in"  # 401 from the API, 303 to /signin (coming back here) from a page
+FORBIDDEN: Final = "403"
+HIDDEN: Final = "404"
+ALLOWED: Final = "allowed"  # the request does what it asks: 2xx, or a redirect that is not to /signin
+PASSES: Final = "passes"  # the caller gets past the access check (the request itself may still be refused)
+
+# Routes anyone may call, signed in or not; each checks its own input, and none reveals another's data.
+PUBLIC: Final = frozenset(
+    {
+        "openapi",
+        "api_docs",
+        "healthz",
+        "api_session",
+        "api_divergence",
+        "api_distillation_loss",
+        "api_list_cards",
+        "api_get_card",
+        "api_get_variant",
+        "api_create_submission",
+        "api_list_submissions",
+        "api_list_decks",
+        "api_get_deck",
+        "api_create_deck_submission",
+        "page_index",
+        "page_card",
+        "page_submit",
+        "page_progress",
+        "page_decks",
+        "page_deck",
+        "page_deck_card",
+        "page_deck_submit",
+        "page_signin",
+        "page_signin_submit",
+        "page_signup",
+        "page_signup_submit",
+        "page_signout",
+        "lti_login",
+        "lti_launch",
+        "lti_unlinked",
+        "lti_jwks",
+        "lti_canvas_config",
+    }
+)
+
+# The access rules, as the outcome each role gets.
+SIGNED_IN: Final = {"guest": SIGNIN, "learner": ALLOWED, "other": ALLOWED, "owner": ALLOWED, "admin": ALLOWED}
+INSTRUCTOR: Final = {"guest": SIGNIN, "learner": FORBIDDEN, "other": ALLOWED, "owner": ALLOWED, "admin": ALLOWED}
+INSTRUCTOR_GATE: Final = {**INSTRUCTOR, "other": PASSES, "owner": PASSES, "admin": PASSES}
+OWNER: Final = {"guest": SIGNIN, "learner": FORBIDDEN, "other": FORBIDDEN, "owner": ALLOWED, "admin": ALLOWED}
+ADMIN: Final = {"guest": SIGNIN, "learner": FORBIDDEN, "other": FORBIDDEN, "owner": FORBIDDEN, "admin": ALLOWED}
+ADMIN_GATE: Final = {**ADMIN, "admin": PASSES}
+# Only a bearer token with the scope ``integrations`` gets through; a cookie session, even an admin's, does not.
+INTEGRATION: Final = {"guest": SIGNIN, "learner": FORBIDDEN, "other": FORBIDDEN, "owner": FORBIDDEN, "admin": FORBIDDEN}
+OWN_TOKEN: Final = {"guest": SIGNIN, "learner": HIDDEN, "other": HIDDEN, "owner": ALLOWED, "admin": HIDDEN}
+# A submission is its author's alone: the learner who answered is none of the roles asking.
+AUTHOR_ONLY: Final = dict.fromkeys(ROLES, HIDDEN)
+
+RULES: Final[dict[str, dict[str, str]]] = {
+    # authoring API: reading a published card is for every instructor, changing it for its owner
+    "api_create_card": INSTRUCTOR,
+    "api_update_card": OWNER,
+    "api_get_spec": INSTRUCTOR,
+    "api_preview_card": INSTRUCTOR,
+    "api_card_versions": INSTRUCTOR,
+    "api_publish_card": OWNER,
+    "api_unpublish_card": OWNER,
+    "api_archive_card": OWNER,
+    # decks, statistics, gradebooks and grading
+    "api_create_deck": INSTRUCTOR,
+    "api_update_deck": OWNER,
+    "api_card_stats": OWNER,
+    "api_deck_stats": OWNER,
+    "api_deck_gradebook": OWNER,
+    "api_grading_queue": INSTRUCTOR,
+    "api_grade_part": OWNER,
+    "api_get_submission": AUTHOR_ONLY,
+    "page_submission": AUTHOR_ONLY,
+    # integrations
+    "api_list_learners": INTEGRATION,
+    "api_create_webhook": ADMIN,
+    "api_list_webhooks": ADMIN,
+    "api_delete_webhook": ADMIN,  # the webhook the admin registered just before (ids start at 1)
+    # instructor pages
+    "page_instructor": INSTRUCTOR,
+    "page_card_new": INSTRUCTOR,
+    "page_card_create": INSTRUCTOR,
+    "page_card_new_form": INSTRUCTOR,
+    "page_card_create_form": INSTRUCTOR_GATE,
+    "page_card_edit": INSTRUCTOR,  # another instructor gets the published spec read-only, with no save form
+    "page_card_save": OWNER,
+    "page_card_status": OWNER,
+    "page_card_preview": INSTRUCTOR,
+    "page_card_seeds": INSTRUCTOR,
+    "page_card_history": INSTRUCTOR,
+    "page_instructor_decks": INSTRUCTOR,
+    "page_instructor_deck_new": INSTRUCTOR,
+    "page_instructor_deck_create": INSTRUCTOR,
+    "page_instructor_deck_edit": OWNER,
+    "page_instructor_deck_update": OWNER,
+    "page_instructor_grading": INSTRUCTOR,
+    "page_instructor_grade_part": OWNER,
+    "page_instructor_card_stats": OWNER,
+    "page_instructor_deck_stats": OWNER,
+    "page_instructor_gradebook": OWNER,
+    # LTI: deep linking needs a request signed by the LMS, so instructors only get past the door
+    "lti_deep_link": INSTRUCTOR_GATE,
+    "lti_deep_link_choose": INSTRUCTOR_GATE,
+    "lti_admin": ADMIN,
+    "lti_platforms": ADMIN,
+    "lti_platforms_add": ADMIN_GATE,
+    # the account
+    "page_account": SIGNED_IN,
+    "page_create_token": SIGNED_IN,
+    "page_revoke_token": OWN_TOKEN,
+    "page_end_sessions": SIGNED_IN,
+}
+
+# Asked last, in this order: each changes what the routes after it would see (or signs the caller out).
+LAST: Final = ("api_unpublish_card", "api_archive_card", "page_end_sessions")
+
+P, QA = [0.7, 0.2, 0.1], [0.6, 0.3, 0.1]
+MODEL_ANSWER = "Student A has the smaller divergence from the teacher."
+SOLUTION_WORDS = "worked through term by term"
+
+
+def card_spec(slug: str, title: str = "Owned by A") -> dict[str, Any]:
+    return {
+        "slug": slug,
+        "title": title,
+        "tags": ["kl-divergence"],
+        "params": {"P": P, "QA": QA, "QB": {"dirichlet": [6, 2, 1], "decimals": 2}},
+        "prompt": "The teacher predicts $P = {{ P }}$; students predict $Q_A = {{ QA }}$ and $Q_B = {{ QB }}$.",
+        "parts": [
+            {"key": "loss_b", "kind": "numeric", "label": "KL(P‖Q_B)", "answer": "kl(P, QB)"},
+            {
+                "key": "better",
+                "kind": "choice",
+                "label": "Which student is closer?",
+                "choices": ["A", "B"],
+                "answer": "'A' if kl(P, QA) < kl(P, QB) else 'B'",
+            },
+            {"key": "why", "kind": "text", "label": "Why?", "model_answer": MODEL_ANSWER},
+        ],
+        "solution": "KL(P‖Q_B) = {{ kl(P, QB) | fmt }}, " + SOLUTION_WORDS + ".",
+        "constraints": ["abs(kl(P, QA) - kl(P, QB)) > 0.01"],
+    }
+
+
+def deck_body(slug: str, cards: list[str]) -> dict[str, Any]:
+    return {"slug": slug, "title": f"Deck {slug}", "cards": cards, "show_solution": "always", "status": "published"}
+
+
+@dataclass
+class World:
+    """Instructor A's published card and deck, a learner's submission to the card, and A's API token."""
+
+    app: FastAPI
+    owner: UserClient
+    card: str
+    deck: str
+    submission_id: int
+    token_id: int
+    fresh: Iterator[int] = field(default_factory=lambda: itertools.count(1))
+
+    def new_slug(self, kind: str) -> str:
+        return f"{kind}-{next(self.fresh)}"
+
+
+def build_world(app: FastAPI, make_user: MakeUser, make_client: Callable[[], TestClient]) -> World:
+    owner = UserClient(app)
+    owner.user = make_user("instructor", email="owner@example.org")
+    signed_in(owner, owner.user)
+    card = "owned-card"
+    created = owner.post("/api/v1/cards", json=card_spec(card))
+    assert created.status_code == 201, created.text
+    published = owner.post(f"/api/v1/cards/{card}/publish")
+    assert published.status_code == 200, published.text
+    deck = "owned-deck"
+    made = owner.post("/api/v1/decks", json=deck_body(deck, [card, "evaluate-student-models"]))
+    assert made.status_code == 201, made.text
+
+    answerer = make_client()
+    answerer.headers.update(csrf_headers(answerer))
+    answered = answerer.post(
+        f"/api/v1/cards/{card}/submissions", json={"seed": 0, "answers": {"loss_b": "1", "better": "A", "why": "x"}}
+    )
+    assert answered.status_code == 201, answered.text
+
+    with app.state.sessionmaker() as session:
+        token = create_token(session=session, user=owner.user, name="grading script")
+        token_id = token.token.id
+    return World(app=app, owner=owner, card=card, deck=deck, submission_id=answered.json()["id"], token_id=token_id)
+
+
+def client_for(role: str, world: World, make_user: MakeUser) -> TestClient:
+    """A client acting as ``role``; a guest carries its CSRF token, so its refusals are about access alone."""
+    if role == "owner":
+        return world.owner
+    if role == "guest":
+        guest = TestClient(world.app)
+        guest.headers.update(csrf_headers(guest))
+        return guest
+    client = UserClient(world.app)
+    client.user = make_user({"learner": "learner", "other": "instructor", "admin": "admin"}[role])
+    return signed_in(client, client.user)
+
+
+# --- the routes and how to ask them ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    path: str  # with its {parameters}
+    name: str
+
+
+def endpoints(app: FastAPI) -> list[Endpoint]:
+    """Every method of every route of the app (FastAPI keeps included routers as branches to expand)."""
+    found: list[Endpoint] = []
+    for route in app.routes:
+        expand = getattr(route, "effective_route_contexts", None)
+        for leaf in expand() if expand is not None else [route]:
+            methods = getattr(leaf, "methods", None)
+            if methods:  # a mount (the static files) has none
+                found.extend(Endpoint(m, leaf.path, leaf.name) for m in sorted(methods) if m != "HEAD")
+    return found
+
+
+def in_asking_order(found: list[Endpoint]) -> list[Endpoint]:
+    """Reads first, then changes, then the ``LAST`` ones in their order."""
+
+    def key(endpoint: Endpoint) -> tuple[int, int, str, str]:
+        last = LAST.index(endpoint.name) + 1 if endpoint.name in LAST else 0
+        return (last, endpoint.method not in SAFE, endpoint.path, endpoint.method)
+
+    return sorted(found, key=key)
+
+
+def resolve(endpoint: Endpoint, world: World) -> str:
+    """The path with its parameters taken from the world's content."""
+    deck_route = endpoint.path.startswith(("/api/v1/decks/", "/instructor/decks/", "/decks/"))
+    values = {
+        "slug": world.deck if deck_route else world.card,
+        "card_slug": world.card,
+        "submission_id": str(world.submission_id),
+        "key": "why",
+        "token_id": str(world.token_id),
+        "webhook_id": "1",
+    }
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            pytest.fail(f"{endpoint.method} {endpoint.path}: no value for the path parameter '{name}'; add one")
+        return values[name]
+
+    return re.sub(r"\{(\w+)(?::\w+)?\}", fill, endpoint.path)
+
+
+def request_body(endpoint: Endpoint, world: World) -> dict[str, Any]:
+    """A body the owner's request would succeed with, so a refusal can only be about who asks."""
+    name = endpoint.name
+    if name == "api_create_card":
+        return {"json": card_spec(world.new_slug("card"))}
+    if name == "api_update_card":
+        return {"json": card_spec(world.card, title="Revised by its owner")}
+    if name == "api_create_deck":
+        return {"json": deck_body(world.new_slug("deck"), [world.card])}
+    if name == "api_update_deck":
+        body = deck_body(world.deck, [world.card])
+        del body["slug"]
+        return {"json": body}
+    if name == "api_grade_part":
+        return {"json": {"score": 0.5, "comment": "Half right."}}
+    if name == "api_create_webhook":
+        return {"json": {"url": "https://lms.example.edu/hooks/distill", "secret": "a-long-random-shared-secret"}}
+    if name == "page_card_create":
+        return {"data": {"spec": yaml.safe_dump(card_spec(world.new_slug("card")), allow_unicode=True)}}
+    if name == "page_card_save":
+        return {
+            "data": {"spec": yaml.safe_dump(card_spec(world.card, title="Saved in the editor"), allow_unicode=True)}
+        }
+    if name == "page_card_status":
+        return {"data": {"action": "publish"}}
+    if name in ("page_instructor_deck_create", "page_instructor_deck_update"):
+        slug = world.new_slug("deck") if name.endswith("create") else world.deck
+        fields = {"slug": slug, "title": "Deck", "cards": world.card, "max_attempts": "3"}
+        return {"data": {**fields, "penalty_per_attempt": "0.1", "show_solution": "always", "status": "published"}}
+    if name == "page_instructor_grade_part":
+        return {"data": {"score": "0.5", "comment": "Half right."}}
+    if name == "page_create_token":
+        return {"data": {"name": "a script"}}
+    if endpoint.method in SAFE:
+        return {}
+    return {"data": {}}
+
+
+def outcome_of(response: Response, *, api: bool) -> str:
+    status = response.status_code
+    location = response.headers.get("location", "")
+    if (api and status == 401) or (not api and status == 303 and location.startswith("/signin?next=")):
+        return SIGNIN
+    if status == 403:
+        return FORBIDDEN
+    if status == 404:
+        return HIDDEN
+    if status < 400:
+        return ALLOWED
+    return f"{status}"
+
+
+def matches(expected: str, got: str) -> bool:
+    if expected == PASSES:
+        return got not in (SIGNIN, FORBIDDEN)
+    return got == expected
+
+
+# --- the tests ----------------------------------------------------------------------------------------------------
+
+
+def test_every_route_is_public_or_has_an_access_rule(app: FastAPI) -> None:
+    names = {endpoint.name for endpoint in endpoints(app)}
+    unclassified = sorted(names - PUBLIC - RULES.keys())
+    assert not unclassified, (
+        "these routes are neither listed as public nor given an access rule in test_authorization_matrix.py: "
+        + ", ".join(unclassified)
+    )
+    stale = sorted((PUBLIC | RULES.keys()) - names)
+    assert not stale, f"listed here but not routes of the app any more: {', '.join(stale)}"
+    assert not PUBLIC & RULES.keys(), "a route cannot be both public and protected"
+    # Instructor, admin and account pages are all protected: none of them may slip into the public list.
+    public_there = sorted(
+        e.path for e in endpoints(app) if e.name in PUBLIC and e.path.startswith(("/instructor", "/admin", "/account"))
+    )
+    assert not public_there, f"listed as public but in a protected area: {', '.join(public_there)}"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_gets_what_its_rule_says_on_every_protected_route(
+    role: str, app: FastAPI, make_user: MakeUser, make_client: Callable[[], TestClient]
+) -> None:
+    world = build_world(app, make_user, make_client)
+    client = client_for(role, world, make_user)
+    mismatches: list[str] = []
+    asked = 0
+    for endpoint in in_asking_order(endpoints(app)):
+        rule = RULES.get(endpoint.name)
+        if rule is None:
+            continue  # public, or unclassified (the test above names those)
+        path = resolve(endpoint, world)
+        response = client.request(endpoint.method, path, follow_redirects=False, **request_body(endpoint, world))
+        got = outcome_of(response, api=path.startswith("/api/"))
+        asked += 1
+        if not matches(rule[role], got):
+            mismatches.append(
+                f"{endpoint.method} {path} ({endpoint.name}) as {role}: got {got} ({response.status_code}), "
+                f"expected {rule[role]}"
+            )
+    assert asked == sum(1 for endpoint in endpoints(app) if endpoint.name in RULES)
+    assert not mismatches, "authorisation mismatches:\n" + "\n".join(mismatches)
+
+
+def test_public_routes_never_ask_a_guest_to_sign_in(client: TestClient) -> None:
+    """A guest reads every public page and endpoint that needs no input without being sent to sign in."""
+    app = client.app
+    assert isinstance(app, FastAPI)
+    guest = client
+    refused = []
+    for endpoint in endpoints(app):
+        if endpoint.name not in PUBLIC or endpoint.method not in SAFE or "{" in endpoint.path:
+            continue
+        response = guest.get(endpoint.path, follow_redirects=False)
+        if outcome_of(response, api=endpoint.path.startswith("/api/")) in (SIGNIN, FORBIDDEN):
+            refused.append(f"GET {endpoint.path}: {response.status_code}")
+    assert not refused, "public routes refusing a guest:\n" + "\n".join(refused)
+
+
+# --- what a learner never sees ----------------------------------------------------------------------------------
+
+
+def expected_texts(app: FastAPI, slug: str, seed: int) -> list[str]:
+    """The variant's computed answers as a page or the API could show them, and the card's model answer."""
+    with app.state.sessionmaker() as session:
+        spec = get_card(session=session, slug=slug).spec
+    variant = generate(spec, seed)
+    numbers = [value for value in variant.answers.values() if isinstance(value, float)]
+    assert numbers, "the card has a numeric answer to look for"
+    texts = [MODEL_ANSWER, SOLUTION_WORDS]
+    for number in numbers:
+        texts += [format_number(number), f"{number:.4f}", repr(number)[:8]]
+    return texts
+
+
+def test_a_learner_never_gets_the_answers_of_a_variant_it_has_not_submitted(
+    app: FastAPI, make_user: MakeUser, make_client: Callable[[], TestClient], learner_client: UserClient
+) -> None:
+    world = build_world(app, make_user, make_client)
+    leaks = []
+    for seed in (0, 7):
+        hidden = expected_texts(app, world.card, seed)
+        api = learner_client.get(f"/api/v1/cards/{world.card}/variant", params={"seed": seed})
+        page = learner_client.get(f"/cards/{world.card}", params={"seed": seed})
+        assert (api.status_code, page.status_code) == (200, 200), (api.text, page.text)
+        leaks += [f"seed {seed}: the variant API shows {text!r}" for text in hidden if text in api.text]
+        leaks += [f"seed {seed}: the card page shows {text!r}" for text in hidden if text in page.text]
+    assert not leaks, "\n".join(leaks)
+
+    preview = learner_client.get(f"/api/v1/cards/{world.card}/preview", params={"seed": 0})
+    preview_page = learner_client.get(f"/instructor/cards/{world.card}/preview", params={"seed": 0})
+    spec = learner_client.get(f"/api/v1/cards/{world.card}/spec")
+    assert (preview.status_code, preview_page.status_code, spec.status_code) == (403, 403, 403)
+    assert MODEL_ANSWER not in preview.text + preview_page.text + spec.text
+
+
+def test_a_learner_never_sees_another_learners_submission(
+    app: FastAPI, make_user: MakeUser, make_client: Callable[[], TestClient], learner_client: UserClient
+) -> None:
+    world = build_world(app, make_user, make_client)
+    mine = learner_client.post(
+        f"/api/v1/cards/{world.card}/submissions",
+        json={"seed": 3, "answers": {"loss_b": "2", "better": "B", "why": "my own words"}},
+    )
+    assert mine.status_code == 201, mine.text
+
+    api = learner_client.get(f"/api/v1/submissions/{world.submission_id}")
+    page = learner_client.get(f"/submissions/{world.submission_id}")
+    listed = learner_client.get("/api/v1/submissions")
+
+    assert (api.status_code, page.status_code) == (404, 404)
+    assert [item["id"] for item in listed.json()] == [mine.json()["id"]]
+    assert learner_client.get(f"/api/v1/submissions/{mine.json()['id']}").status_code == 200
