@@ -35,7 +35,7 @@ lint: install-test
 	$(BIN)/mypy
 
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto
 
 bench: install-test
 	$(BIN)/python bench/divergence.py

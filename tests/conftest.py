@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from app.db.migrate import upgrade
@@ -37,12 +38,30 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def worker_database_url(url: str, worker: str) -> str:
+    """Under pytest-xdist each worker gets a database of its own (``test_gw0``, ...), created on first use."""
+    if worker == "master":
+        return url
+    parsed = make_url(url)
+    name = f"{parsed.database}_{worker}"
+    admin = create_engine(parsed, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as connection:
+            exists = connection.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name})
+            if not exists:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        admin.dispose()
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def postgresql_engine() -> Iterator[Engine]:
     """The PostgreSQL test database, emptied and migrated to head once per run."""
     url = os.environ.get(POSTGRES_ENV)
     if not url:
         pytest.skip(f"{POSTGRES_ENV} is not set: the PostgreSQL variant of this test is skipped")
+    url = worker_database_url(url, os.environ.get("PYTEST_XDIST_WORKER", "master"))
     engine = make_engine(url)
     with engine.begin() as connection:
         connection.execute(text("DROP SCHEMA public CASCADE"))
@@ -50,6 +69,17 @@ def postgresql_engine() -> Iterator[Engine]:
     upgrade(url)
     yield engine
     engine.dispose()
+
+
+def empty_postgresql(engine: Engine) -> None:
+    """Delete every row and restart the id sequences: ten times quicker than TRUNCATE on small tables."""
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE card SET current_version_id = NULL"))  # cards and versions point both ways
+        for table in reversed(Base.metadata.sorted_tables):
+            connection.execute(table.delete())
+        sequences = connection.scalars(text("SELECT sequence_name FROM information_schema.sequences")).all()
+        for sequence in sequences:
+            connection.execute(text(f'ALTER SEQUENCE "{sequence}" RESTART'))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -61,9 +91,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copyfile(template, path)
         return f"sqlite:///{path}"
     engine: Engine = request.getfixturevalue("postgresql_engine")
-    tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    empty_postgresql(engine)
     return engine.url.render_as_string(hide_password=False)
 
 
