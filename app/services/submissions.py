@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,6 +18,7 @@ from app.services.catalog import get_card, stored_spec
 from app.services.decks import claim_attempt, deck_for_submission, reserved_practice_seed
 from app.services.errors import InvalidSeed, NotFound
 from app.services.lti.ags import queue_submission_scores
+from app.services.webhooks import queue_submission_webhooks
 
 
 @dataclass(frozen=True)
@@ -69,8 +70,12 @@ def submit(
     answers: Mapping[str, Any],
     deck_slug: str | None = None,
     now: datetime | None = None,
+    on_stored: Callable[[SubmissionView], None] | None = None,
 ) -> SubmissionView:
     """Grade ``answers`` to variant ``seed`` of card ``slug`` and store the submission.
+
+    ``on_stored`` is called with the submission once it is written and before the commit, so whatever it
+    writes (the response kept for an ``Idempotency-Key``) is stored if and only if the submission is.
 
     With ``deck_slug`` the card is answered inside that published deck: the seed must be the learner's
     own (``decks.deck_seed``), and the submission is numbered as the learner's next attempt there.
@@ -117,6 +122,25 @@ def submit(
         queue_submission_scores(
             session=session, learner_id=learner_id, card_id=card.card_id, deck_id=row.deck_id, now=moment
         )
+        view = SubmissionView(
+            id=row.id,
+            slug=card.spec.slug,
+            title=card.spec.title,
+            version=card.version,
+            seed=seed,
+            created_at=row.created_at,
+            score=row.score,
+            pending=row.pending,
+            answers=raw,
+            grade=result,
+            spec=card.spec,
+            variant=variant,
+            deck_slug=deck_slug,
+            attempt=row.attempt,
+        )
+        queue_submission_webhooks(session=session, submission=view, learner_id=learner_id, now=moment)
+        if on_stored is not None:
+            on_stored(view)
         session.commit()
     except IntegrityError as exc:
         session.rollback()
@@ -124,22 +148,7 @@ def submit(
     except BaseException:
         session.rollback()
         raise
-    return SubmissionView(
-        id=row.id,
-        slug=card.spec.slug,
-        title=card.spec.title,
-        version=card.version,
-        seed=seed,
-        created_at=row.created_at,
-        score=row.score,
-        pending=row.pending,
-        answers=raw,
-        grade=result,
-        spec=card.spec,
-        variant=variant,
-        deck_slug=deck_slug,
-        attempt=row.attempt,
-    )
+    return view
 
 
 def answer_text(value: Any) -> str:

@@ -26,6 +26,8 @@ MAX_ANSWERS: Final = 100  # answers in one submission; cards have far fewer part
 MAX_OPTIONS: Final = 100  # options picked in one multi answer
 SEED_LIMIT: Final = 2**31  # seeds run from 0 to 2**31 - 1
 
+# A learner as an integration names it, e.g. an LMS user id: printable, at most 255 characters.
+ExternalId = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f\x7f]+$")]
 MeasureName = Literal["kl", "reverse_kl", "cross_entropy", "js", "entropy"]
 AnswerValue = str | float | list[str]
 
@@ -216,6 +218,11 @@ class SubmissionCreate(_Request):
         max_length=MAX_ANSWERS,
         description="Part key → answer: a number (as a JSON number or text such as `2.68e-2`), an option, "
         "a list of options for a multi part, or text",
+    )
+    learner: ExternalId | None = Field(
+        default=None,
+        description="Submit for the learner an integration calls by this id (created on first use); "
+        "integration tokens only (scope `integrations`), anyone else gets a 403",
     )
 
 

@@ -15,17 +15,34 @@ def test_the_openapi_document_lists_every_endpoint_with_examples(client: TestCli
     paths = document["paths"]
     assert {
         "/healthz": {"get"},
-        "/api/v1/cards": {"get"},
-        "/api/v1/cards/{slug}": {"get"},
+        "/api/v1/cards": {"get", "post"},
+        "/api/v1/cards/{slug}": {"get", "put", "delete"},
+        "/api/v1/cards/{slug}/spec": {"get"},
+        "/api/v1/cards/{slug}/preview": {"get"},
+        "/api/v1/cards/{slug}/publish": {"post"},
+        "/api/v1/cards/{slug}/unpublish": {"post"},
+        "/api/v1/cards/{slug}/versions": {"get"},
         "/api/v1/cards/{slug}/variant": {"get"},
         "/api/v1/cards/{slug}/submissions": {"post"},
         "/api/v1/submissions": {"get"},
         "/api/v1/submissions/{submission_id}": {"get"},
         "/api/v1/divergence": {"post"},
         "/api/v1/distillation-loss": {"post"},
+        "/api/v1/session": {"get"},
+        "/api/v1/decks": {"get", "post"},
+        "/api/v1/decks/{slug}": {"get", "put"},
+        "/api/v1/decks/{slug}/cards/{card_slug}/submissions": {"post"},
+        "/api/v1/cards/{slug}/stats": {"get"},
+        "/api/v1/decks/{slug}/stats": {"get"},
+        "/api/v1/decks/{slug}/gradebook": {"get"},
+        "/api/v1/grading/queue": {"get"},
+        "/api/v1/submissions/{submission_id}/parts/{key}/grade": {"post"},
+        "/api/v1/learners": {"get"},
+        "/api/v1/webhooks": {"get", "post"},
+        "/api/v1/webhooks/{webhook_id}": {"delete"},
     } == {path: set(methods) for path, methods in paths.items() if path.startswith(("/api", "/healthz"))}
     schemas = document["components"]["schemas"]
-    for name in ("SubmissionCreate", "DivergenceRequest", "DistillationLossRequest"):
+    for name in ("SubmissionCreate", "DivergenceRequest", "DistillationLossRequest", "WebhookCreate", "LearnerPublic"):
         assert schemas[name]["examples"], name
     created = paths["/api/v1/cards/{slug}/submissions"]["post"]["responses"]
     assert set(created) >= {"201", "404", "422"}

@@ -116,6 +116,9 @@ def test_a_submission_reads_back_the_same_and_is_in_the_callers_list(client: Tes
         "score": 1.0,
         "pending": True,
         "created_at": second["created_at"],
+        "deck": None,
+        "attempt": 1,
+        "learner": None,
     }
 
 

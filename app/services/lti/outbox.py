@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.integrations import LtiPlatform, OutboxMessage
 from app.db.models import utcnow
+from app.services import webhooks
 from app.services.lti import ags
 
 logger = logging.getLogger(__name__)
@@ -123,7 +124,15 @@ def deliver_lti_score(message: OutboxMessage, delivery: Delivery) -> None:
             covered.last_error = f"sent with message {message.id}"
 
 
-HANDLERS: Final[dict[str, Handler]] = {ags.KIND: deliver_lti_score}
+def deliver_webhook(message: OutboxMessage, delivery: Delivery) -> None:
+    """POST a graded submission to a webhook, signed with its secret."""
+    try:
+        webhooks.deliver(session=delivery.session, client=delivery.client, message=message)
+    except webhooks.WebhookError as exc:
+        raise DeliveryFailed(exc.message, retry=exc.retry) from exc
+
+
+HANDLERS: Final[dict[str, Handler]] = {ags.KIND: deliver_lti_score, webhooks.KIND: deliver_webhook}
 
 
 def _claim(session: Session, message_id: int, now: datetime) -> bool:

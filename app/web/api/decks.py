@@ -23,12 +23,15 @@ from app.services.decks import (
     may_edit,
     update_deck,
 )
+from app.services.idempotency import KeyRaced
 from app.services.scores import card_scores_for_learner, deck_score
-from app.services.submissions import submit
+from app.services.submissions import SubmissionView, submit
+from app.web.api.integrations import acting_learner
 from app.web.auth import InstructorDep, OptionalUserDep, require_scope
 from app.web.deps import LearnerDep, OptionalLearnerDep, SessionDep, SlugPath
 from app.web.errors import ApiError
-from app.web.schemas import MAX_ANSWERS, SEED_LIMIT, Answer, ErrorResponse, SubmissionPublic
+from app.web.idempotency import IdempotencyGuard, IdempotencyKeyHeader, caller_scope
+from app.web.schemas import MAX_ANSWERS, SEED_LIMIT, Answer, ErrorResponse, ExternalId, SubmissionPublic
 
 router = APIRouter(prefix="/decks", tags=["decks"])
 
@@ -132,6 +135,10 @@ class DeckSubmissionCreate(BaseModel):
         description="The caller's variant (the `seed` of their progress on the deck); other variants are refused",
     )
     answers: dict[str, Answer] = Field(max_length=MAX_ANSWERS, description="Part key → answer, as for a card")
+    learner: ExternalId | None = Field(
+        default=None,
+        description="Submit for the learner an integration calls by this id (scope `integrations` only)",
+    )
 
 
 # --- responses ------------------------------------------------------------------------------------------
@@ -314,8 +321,10 @@ def replace(slug: DeckSlugPath, body: DeckUpdate, session: SessionDep, user: Ins
     status_code=201,
     summary="Answer a card inside a deck",
     name="api_create_deck_submission",
+    response_model=DeckSubmissionPublic,
     dependencies=[Depends(require_scope("submit"))],
     responses={
+        403: {"model": ErrorResponse, "description": "A `learner` sent by a caller that is not an integration"},
         404: {"model": ErrorResponse, "description": "No published deck, or the card is not in it"},
         409: {"model": ErrorResponse, "description": "No attempts left on this card, or the deck is past its due date"},
     },
@@ -326,34 +335,58 @@ def create_deck_submission(
     body: DeckSubmissionCreate,
     session: SessionDep,
     learner: LearnerDep,
+    user: OptionalUserDep,
     request: Request,
     response: Response,
-) -> DeckSubmissionPublic:
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response | DeckSubmissionPublic:
     """Grade the answers to the caller's own variant and count the attempt.
 
     Nothing is stored for a refused attempt (409) or an answer that cannot be read (422, no attempt used).
+    An integration token may name the learner (``"learner": "lms-user-123"``); with an ``Idempotency-Key``
+    a retry returns the first response and uses no attempt.
     """
-    own = deck_seed(learner_id=learner.id, deck_slug=slug, card_slug=card_slug)
+    target = acting_learner(request=request, session=session, user=user, caller=learner, external_id=body.learner)
+    guard = IdempotencyGuard.open(
+        request,
+        session,
+        key=idempotency_key,
+        body=body.model_dump(mode="json"),
+        scope=caller_scope(request, user, learner),
+        location=lambda ident: request.app.url_path_for("api_get_submission", submission_id=str(ident)),
+    )
+    if guard.replay is not None:
+        return guard.replay
+
+    def build(view: SubmissionView) -> DeckSubmissionPublic:
+        found = deck_result(session=session, submission=view, learner_id=target.id, now=utcnow())
+        return DeckSubmissionPublic(
+            **SubmissionPublic.build(found.submission).model_dump(),
+            deck=slug,
+            attempt=view.attempt,
+            attempts_left=found.attempts_left,
+            best=found.card.best,
+            deck_score=found.deck_score,
+            solution_visible=found.solution_visible,
+        )
+
+    own = deck_seed(learner_id=target.id, deck_slug=slug, card_slug=card_slug)
     try:
         view = submit(
             session=session,
-            learner_id=learner.id,
+            learner_id=target.id,
             slug=card_slug,
             seed=own if body.seed is None else body.seed,
             answers=body.answers,
             deck_slug=slug,
+            on_stored=guard.keep(build),
         )
     except SubmissionRefused as exc:
         field = "attempt" if exc.reason == "attempts" else "due_at"
         raise ApiError(409, [(field, exc.message)]) from exc
-    found = deck_result(session=session, submission=view, learner_id=learner.id, now=utcnow())
+    except KeyRaced:
+        return guard.winner()
     response.headers["Location"] = request.app.url_path_for("api_get_submission", submission_id=str(view.id))
-    return DeckSubmissionPublic(
-        **SubmissionPublic.build(found.submission).model_dump(),
-        deck=slug,
-        attempt=view.attempt,
-        attempts_left=found.attempts_left,
-        best=found.card.best,
-        deck_score=found.deck_score,
-        solution_visible=found.solution_visible,
-    )
+    # Made before the commit, from the same rows: what was stored for the key is what the first caller gets.
+    assert isinstance(guard.built, DeckSubmissionPublic)
+    return guard.built

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -9,10 +10,16 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from app.db.models import utcnow
 from app.services.deck_results import deck_result
 from app.services.errors import NotFound
-from app.services.submissions import get_submission, list_submissions, submit
-from app.web.auth import require_scope
+from app.services.idempotency import KeyRaced
+from app.services.integrations import CursorInvalid, SubmissionFilter, find_submissions
+from app.services.submissions import get_submission, submit
+from app.web.api.integrations import SubmissionListItem, acting_learner, may_integrate
+from app.web.auth import OptionalUserDep, require_scope
 from app.web.deps import LearnerDep, OptionalLearnerDep, SessionDep, SlugPath
-from app.web.schemas import ErrorResponse, SubmissionCreate, SubmissionPublic, SubmissionSummaryPublic
+from app.web.errors import ApiError
+from app.web.idempotency import IdempotencyGuard, IdempotencyKeyHeader, caller_scope
+from app.web.pagination import DEFAULT_LIMIT, PAGE_HEADERS, CursorQuery, LimitQuery, bad_cursor, next_page, parse_time
+from app.web.schemas import ErrorResponse, SubmissionCreate, SubmissionPublic
 
 router = APIRouter(tags=["submissions"])
 
@@ -25,9 +32,11 @@ SubmissionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The submissi
     status_code=201,
     summary="Submit answers to a variant",
     name="api_create_submission",
+    response_model=SubmissionPublic,
     dependencies=[Depends(require_scope("submit"))],
     responses={
         201: {"headers": {"Location": {"description": "The new submission's address", "schema": {"type": "string"}}}},
+        403: {"model": ErrorResponse, "description": "A `learner` sent by a caller that is not an integration"},
         404: {"model": ErrorResponse, "description": "No published card with this slug"},
     },
 )
@@ -36,15 +45,39 @@ def create_submission(
     body: SubmissionCreate,
     session: SessionDep,
     learner: LearnerDep,
+    user: OptionalUserDep,
     request: Request,
     response: Response,
-) -> SubmissionPublic:
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response | SubmissionPublic:
     """Grade the answers to variant ``seed``, store them, and return each part's result.
 
     An answer that cannot be read (``"abc"`` for a number, an option that is not offered, an unknown part)
-    is a 422 naming ``answers.<key>``, and nothing is stored.
+    is a 422 naming ``answers.<key>``, and nothing is stored. An integration token may name the learner
+    (``"learner": "lms-user-123"``). With an ``Idempotency-Key`` a retry returns the first response.
     """
-    view = submit(session=session, learner_id=learner.id, slug=slug, seed=body.seed, answers=body.answers)
+    target = acting_learner(request=request, session=session, user=user, caller=learner, external_id=body.learner)
+    guard = IdempotencyGuard.open(
+        request,
+        session,
+        key=idempotency_key,
+        body=body.model_dump(mode="json"),
+        scope=caller_scope(request, user, learner),
+        location=lambda ident: request.app.url_path_for("api_get_submission", submission_id=str(ident)),
+    )
+    if guard.replay is not None:
+        return guard.replay
+    try:
+        view = submit(
+            session=session,
+            learner_id=target.id,
+            slug=slug,
+            seed=body.seed,
+            answers=body.answers,
+            on_stored=guard.keep(SubmissionPublic.build),
+        )
+    except KeyRaced:
+        return guard.winner()
     response.headers["Location"] = request.app.url_path_for("api_get_submission", submission_id=str(view.id))
     return SubmissionPublic.build(view)
 
@@ -66,13 +99,50 @@ def read_submission(submission_id: SubmissionId, session: SessionDep, learner: O
     return SubmissionPublic.build(view)
 
 
-@router.get("/submissions", summary="The caller's submissions", name="api_list_submissions")
+@router.get(
+    "/submissions",
+    summary="Submissions, newest first",
+    name="api_list_submissions",
+    responses={200: {"headers": PAGE_HEADERS}},
+)
 def list_own(
+    request: Request,
+    response: Response,
     session: SessionDep,
     learner: OptionalLearnerDep,
-    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many, newest first")] = 100,
-) -> list[SubmissionSummaryPublic]:
-    if learner is None:
+    user: OptionalUserDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+    card: Annotated[str | None, Query(max_length=100, description="Only this card's (a slug)")] = None,
+    deck: Annotated[str | None, Query(max_length=100, description="Only those made in this deck (a slug)")] = None,
+    learner_id: Annotated[
+        str | None,
+        Query(
+            alias="learner",
+            max_length=255,
+            description="Only this learner's, by external id (integration tokens)",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None, Query(description="Only those made at or after this ISO 8601 time, e.g. `2026-01-31T00:00:00Z`")
+    ] = None,
+    until: Annotated[str | None, Query(description="Only those made before this ISO 8601 time")] = None,
+) -> list[SubmissionListItem]:
+    """The caller's own submissions; an integration token reads every learner's. A page at a time."""
+    where = SubmissionFilter(
+        card=card, deck=deck, since=parse_time(since, "since"), until=parse_time(until, "until")
+    )
+    if may_integrate(request, user):
+        where = replace(where, external_id=learner_id)
+    elif learner_id is not None:
+        raise ApiError(403, [("learner", "only an integration token (scope 'integrations') may read other learners")])
+    elif learner is None:
         return []
-    summaries = list_submissions(session=session, learner_id=learner.id, limit=limit)
-    return [SubmissionSummaryPublic.build(summary) for summary in summaries]
+    else:
+        where = replace(where, learner_id=learner.id)
+    try:
+        page = find_submissions(session=session, where=where, limit=limit, cursor=cursor)
+    except CursorInvalid as exc:
+        raise bad_cursor(exc) from exc
+    next_page(request, response, page.next_cursor)
+    return [SubmissionListItem.build(record) for record in page.items]

@@ -260,7 +260,7 @@ def test_a_fault_in_a_handler_keeps_the_message_for_later(
 
 def test_messages_of_kinds_without_a_handler_are_not_touched(session: Session, client: httpx.Client) -> None:
     now = utcnow()
-    session.add(OutboxMessage(kind="webhook", target_url="https://example.org/hook", payload={}, next_attempt_at=now))
+    session.add(OutboxMessage(kind="email", target_url="https://example.org/hook", payload={}, next_attempt_at=now))
     session.commit()
     assert deliver_due(session=session, client=client, now=now) == DeliveryReport()
     assert session.scalars(select(OutboxMessage.attempts)).one() == 0

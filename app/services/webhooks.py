@@ -1,0 +1,184 @@
+"""Webhooks: URLs an administrator registers, told about every graded submission with a signed POST.
+
+Each graded submission queues one outbox message per active webhook in the submission's own transaction, so
+a receiver hears of a submission if and only if it was stored. The outbox sends them with retries and backoff.
+Every POST carries ``X-Distill-Signature: sha256=<hex>``, the HMAC-SHA256 of the raw body with the webhook's
+secret, so a receiver can tell the call came from this server and was not changed on the way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.db.integrations import OutboxMessage, Webhook
+from app.db.models import Learner, utcnow
+from app.services.errors import NotFound
+
+if TYPE_CHECKING:
+    from app.services.submissions import SubmissionView
+
+KIND: Final = "webhook"
+EVENT: Final = "submission.graded"
+SIGNATURE_HEADER: Final = "X-Distill-Signature"
+EVENT_HEADER: Final = "X-Distill-Event"
+DELIVERY_HEADER: Final = "X-Distill-Delivery"
+MIN_SECRET_LENGTH: Final = 16
+MAX_SECRET_LENGTH: Final = 255
+MAX_URL_LENGTH: Final = 500
+MAX_WEBHOOKS: Final = 100
+
+
+class WebhookInvalid(ValueError):
+    """A webhook that cannot be registered as given: ``WebhookInvalid("url", "...")``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+class WebhookError(Exception):
+    """A call the receiver did not accept; ``retry`` when a later attempt may succeed."""
+
+    def __init__(self, message: str, *, retry: bool) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry = retry
+
+
+@dataclass(frozen=True)
+class WebhookView:
+    id: int
+    url: str
+    created_at: datetime
+
+
+def _view(hook: Webhook) -> WebhookView:
+    return WebhookView(id=hook.id, url=hook.url, created_at=hook.created_at)
+
+
+def check_url(url: str) -> str:
+    """The URL to call, trimmed; raises WebhookInvalid for anything but an absolute http(s) URL."""
+    value = url.strip()
+    parts = urlsplit(value)
+    if len(value) > MAX_URL_LENGTH:
+        raise WebhookInvalid("url", f"is longer than {MAX_URL_LENGTH} characters")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookInvalid("url", "must be an absolute http or https URL, like https://lms.example.edu/hooks")
+    return value
+
+
+def add_webhook(*, session: Session, url: str, secret: str, created_by_id: int | None = None) -> WebhookView:
+    """Register ``url``, committed; every graded submission from now on is POSTed to it signed with ``secret``."""
+    checked = check_url(url)
+    if not MIN_SECRET_LENGTH <= len(secret) <= MAX_SECRET_LENGTH:
+        raise WebhookInvalid(
+            "secret", f"must be {MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters (a long random string)"
+        )
+    hook = Webhook(url=checked, secret=secret, created_by_id=created_by_id)
+    session.add(hook)
+    session.commit()
+    return _view(hook)
+
+
+def list_webhooks(*, session: Session) -> list[WebhookView]:
+    """The active webhooks, oldest first."""
+    query = select(Webhook).where(Webhook.active.is_(True)).order_by(Webhook.id).limit(MAX_WEBHOOKS)
+    return [_view(hook) for hook in session.scalars(query)]
+
+
+def remove_webhook(*, session: Session, webhook_id: int) -> None:
+    """Stop calling a webhook; its messages not yet sent are dropped (marked failed). NotFound if unknown."""
+    hook = session.get(Webhook, webhook_id)
+    if hook is None or not hook.active:
+        raise NotFound(f"no webhook {webhook_id}")
+    # Kept as a row, not deleted: the outbox keeps the history of what was sent to it.
+    hook.active = False
+    for message in session.scalars(
+        select(OutboxMessage).where(OutboxMessage.webhook_id == webhook_id, OutboxMessage.status == "pending")
+    ):
+        message.status = "failed"
+        message.last_error = "the webhook was removed"
+    session.commit()
+
+
+def submission_event(*, submission: SubmissionView, learner_id: int, external_id: str | None) -> dict[str, Any]:
+    """The JSON a webhook receives for a graded submission."""
+    return {
+        "event": EVENT,
+        "submission": {
+            "id": submission.id,
+            "card": submission.slug,
+            "card_version": submission.version,
+            "deck": submission.deck_slug,
+            "attempt": submission.attempt,
+            "seed": submission.seed,
+            "score": submission.score,
+            "pending": submission.pending,
+            "created_at": submission.created_at.isoformat().replace("+00:00", "Z"),
+            "learner": {"id": learner_id, "external_id": external_id},
+        },
+    }
+
+
+def queue_submission_webhooks(
+    *, session: Session, submission: SubmissionView, learner_id: int, now: datetime | None = None
+) -> int:
+    """Queue one message per active webhook for a graded submission, in the caller's transaction; how many."""
+    hooks = list(session.scalars(select(Webhook).where(Webhook.active.is_(True)).order_by(Webhook.id)))
+    if not hooks:
+        return 0
+    external_id = session.scalar(select(Learner.external_id).where(Learner.id == learner_id))
+    payload = submission_event(submission=submission, learner_id=learner_id, external_id=external_id)
+    moment = now or utcnow()
+    for hook in hooks:
+        session.add(
+            OutboxMessage(
+                kind=KIND, target_url=hook.url, payload=payload, webhook_id=hook.id, next_attempt_at=moment
+            )
+        )
+    return len(hooks)
+
+
+def body_bytes(payload: dict[str, Any]) -> bytes:
+    """The exact bytes POSTed (and signed): compact JSON with sorted keys."""
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
+
+
+def signature(secret: str, body: bytes) -> str:
+    """``sha256=<hex HMAC-SHA256 of body>``, the value of the signature header."""
+    return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def deliver(*, session: Session, client: httpx.Client, message: OutboxMessage) -> None:
+    """POST one queued message to its webhook; raises WebhookError when it is not accepted."""
+    hook = session.get(Webhook, message.webhook_id) if message.webhook_id is not None else None
+    if hook is None or not hook.active:
+        raise WebhookError("the webhook was removed", retry=False)
+    body = body_bytes(dict(message.payload))
+    headers = {
+        "Content-Type": "application/json",
+        SIGNATURE_HEADER: signature(hook.secret, body),
+        EVENT_HEADER: str(message.payload.get("event", EVENT)),
+        # The same on every retry, so a receiver can drop a delivery it has already handled.
+        DELIVERY_HEADER: str(message.id),
+    }
+    try:
+        response = client.post(message.target_url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        raise WebhookError(f"{type(exc).__name__}: {exc}"[:2000], retry=True) from exc
+    if response.is_success:
+        return
+    # A receiver down, overloaded or timing out may recover; another refusal will not change by itself.
+    retry = response.status_code >= 500 or response.status_code in (408, 429)
+    raise WebhookError(f"{message.target_url} answered {response.status_code}: {response.text[:500]}", retry=retry)
