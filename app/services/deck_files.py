@@ -23,7 +23,8 @@ from typing import Any, Final
 import yaml
 from sqlalchemy.orm import Session
 
-from app.services.decks import DeckInput, DeckInvalid, upsert_builtin_deck
+from app.services.deck_editing import upsert_builtin_deck
+from app.services.decks import DeckInput, DeckInvalid
 
 DECK_FIELDS: Final = (
     "slug",

@@ -30,7 +30,8 @@ from app.services.analytics import (
     pearson,
 )
 from app.services.catalog import get_card
-from app.services.decks import DeckInput, create_deck, deck_seed
+from app.services.deck_editing import create_deck
+from app.services.decks import DeckInput, deck_seed
 from app.services.errors import Forbidden, NotFound
 from app.services.learners import guest_learner
 from app.services.manual_grading import grade_part

@@ -15,17 +15,16 @@ from app.domain.cards import generate
 from app.domain.grading import AnswerFormatError
 from app.services.bank import CardFileError, check_card_files, load_cards
 from app.services.catalog import get_card
+from app.services.deck_editing import create_deck, update_deck
 from app.services.decks import (
     DeckInput,
     DeckInvalid,
     SubmissionRefused,
     WrongSeed,
-    create_deck,
     deck_seed,
     get_deck,
     list_decks,
     solution_visible,
-    update_deck,
 )
 from app.services.errors import Forbidden, InvalidSeed, NotFound
 from app.services.learners import guest_learner

@@ -15,7 +15,8 @@ from app.db.models import Learner, User
 from app.domain.cards import generate
 from app.domain.divergence import kl
 from app.services.catalog import get_card
-from app.services.decks import DeckInput, create_deck, deck_seed
+from app.services.deck_editing import create_deck
+from app.services.decks import DeckInput, deck_seed
 from app.services.errors import Forbidden, NotFound
 from app.services.gradebook import csv_filename, deck_gradebook, gradebook_csv, learner_name
 from app.services.learners import guest_learner

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 from app.db.models import Card, Learner, ManualGrade, Submission, SubmissionPart, User
 from app.domain.divergence import kl
 from app.domain.grading import Grade
-from app.services.decks import DeckInput, create_deck, deck_seed
+from app.services.deck_editing import create_deck
+from app.services.decks import DeckInput, deck_seed
 from app.services.errors import Forbidden, NotFound
 from app.services.manual_grading import GradingError, grade_part, grading_queue
 from app.services.scores import deck_score_for_learner

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 from app.db.models import Learner, Submission, User
 from app.domain.cards import generate
 from app.services.catalog import get_card
-from app.services.decks import DeckInput, DeckView, create_deck, deck_seed, get_deck, update_deck
+from app.services.deck_editing import create_deck, update_deck
+from app.services.decks import DeckInput, DeckView, deck_seed, get_deck
 from app.services.learners import guest_learner
 from app.services.scores import card_scores_for_learner, deck_score, deck_score_for_learner, deck_scores
 from app.services.submissions import submit

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.db.models import User, utcnow
+from app.services.deck_editing import create_deck, update_deck
 from app.services.deck_results import attempts_left, deck_result
 from app.services.decks import (
     MAX_CARDS,
@@ -16,12 +17,10 @@ from app.services.decks import (
     DeckInvalid,
     DeckView,
     SubmissionRefused,
-    create_deck,
     deck_seed,
     get_deck,
     list_decks,
     may_edit,
-    update_deck,
 )
 from app.services.idempotency import KeyRaced
 from app.services.scores import card_scores_for_learner, deck_score

@@ -16,15 +16,8 @@ from starlette.datastructures import FormData
 
 from app.db.models import DECK_STATUSES, SOLUTION_POLICIES, User
 from app.services.catalog import list_cards
-from app.services.decks import (
-    DeckInput,
-    DeckInvalid,
-    create_deck,
-    deck_for_editing,
-    deck_view,
-    list_decks,
-    update_deck,
-)
+from app.services.deck_editing import create_deck, update_deck
+from app.services.decks import DeckInput, DeckInvalid, deck_for_editing, deck_view, list_decks
 from app.services.errors import Forbidden, NotFound
 from app.web.auth import InstructorDep
 from app.web.deps import SessionDep

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from app.db.integrations import LtiDeployment, LtiPlatform
 from app.db.models import User
 from app.services.accounts import create_user
-from app.services.decks import DeckInput, DeckView, create_deck
+from app.services.deck_editing import create_deck
+from app.services.decks import DeckInput, DeckView
 from app.services.lti import claims as c
 from app.services.lti.keys import published_keys
 from app.services.lti.launch import Launch

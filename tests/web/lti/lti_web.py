@@ -21,7 +21,8 @@ from app.config import Settings
 from app.db.integrations import LtiIdentity
 from app.db.models import Learner, User
 from app.services.catalog import get_card
-from app.services.decks import DeckInput, create_deck, deck_seed
+from app.services.deck_editing import create_deck
+from app.services.decks import DeckInput, deck_seed
 from app.services.lti.keys import published_keys
 from app.services.lti.platforms import register_platform
 from app.services.submissions import variant_for
