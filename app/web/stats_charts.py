@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from app.domain.expressions import format_number
-from app.services.analytics import Bucket, PartStats
+from app.services.analytics import PartStats
+from app.services.stat_formulas import Bucket
 
 WIDTH: Final = 480
 HEIGHT: Final = 260

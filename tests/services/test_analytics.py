@@ -17,18 +17,7 @@ from app.db.models import Card, Deck, Learner, User
 from app.domain.cards import generate
 from app.domain.divergence import kl
 from app.services import analytics
-from app.services.analytics import (
-    Bucket,
-    CardStats,
-    PartStats,
-    at_least_columns,
-    card_stats,
-    deck_stats,
-    from_thresholds,
-    histogram,
-    merged,
-    pearson,
-)
+from app.services.analytics import CardStats, PartStats, card_stats, deck_stats
 from app.services.catalog import get_card
 from app.services.deck_editing import create_deck
 from app.services.decks import DeckInput, deck_seed
@@ -36,6 +25,7 @@ from app.services.errors import Forbidden, NotFound
 from app.services.learners import guest_learner
 from app.services.manual_grading import grade_part
 from app.services.scores import deck_scores
+from app.services.stat_formulas import Bucket, at_least_columns, from_thresholds, histogram, merged, pearson
 from app.services.submissions import submit
 
 P, QA = [0.7, 0.2, 0.1], [0.6, 0.3, 0.1]

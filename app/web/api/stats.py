@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.services.analytics import Bucket, CardStats, DeckStats, PartStats, WrongAnswer, card_stats, deck_stats
+from app.services.analytics import CardStats, DeckStats, PartStats, WrongAnswer, card_stats, deck_stats
 from app.services.gradebook import Gradebook, csv_filename, deck_gradebook, gradebook_csv
 from app.services.manual_grading import (
     MAX_COMMENT,
@@ -24,6 +24,7 @@ from app.services.manual_grading import (
     grade_part,
     grading_queue,
 )
+from app.services.stat_formulas import Bucket
 from app.web.auth import InstructorDep, require_scope
 from app.web.deps import SessionDep, SlugPath
 from app.web.errors import ApiError
