@@ -325,16 +325,24 @@ def set_status(*, session: Session, user: User, slug: str, status: CardStatus) -
 # --- versions -----------------------------------------------------------------------------------------
 
 
-def history(*, session: Session, user: User, slug: str, limit: int = HISTORY_LIMIT) -> list[VersionInfo]:
-    """The versions of ``slug``, newest first, each with its author and date."""
+def history(
+    *, session: Session, user: User, slug: str, limit: int = HISTORY_LIMIT, before: int | None = None
+) -> list[VersionInfo]:
+    """The versions of ``slug``, newest first, each with its author and date; ``before``: older than that number.
+
+    ``limit`` may be one more than ``HISTORY_LIMIT``, so a caller paging can learn whether another page follows.
+    """
     card = _visible_card(session, user, slug)
-    rows = session.execute(
+    query = (
         select(CardVersion.id, CardVersion.number, CardVersion.created_at, CardVersion.spec_hash, User.email)
         .outerjoin(User, User.id == CardVersion.author_id)
         .where(CardVersion.card_id == card.id)
         .order_by(CardVersion.number.desc())
-        .limit(max(1, min(limit, HISTORY_LIMIT)))
+        .limit(max(1, min(limit, HISTORY_LIMIT + 1)))
     )
+    if before is not None:
+        query = query.where(CardVersion.number < before)
+    rows = session.execute(query)
     return [
         VersionInfo(
             number=row.number,

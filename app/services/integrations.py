@@ -8,68 +8,45 @@ client walks the pages never make it see a row twice or skip one.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Generic, TypeVar
+from typing import Final
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.models import Card, CardVersion, Deck, Learner, Submission
+from app.services.paging import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
+    CursorInvalid,
+    Page,
+    cursor_position,
+    decode_cursor,
+    encode_cursor,
+    page_of,
+)
 
 MAX_EXTERNAL_ID: Final = 255
-DEFAULT_LIMIT: Final = 50
-MAX_LIMIT: Final = 500
 
-
-T = TypeVar("T")
-
-
-class CursorInvalid(ValueError):
-    """A cursor that this server did not give out (or for another list)."""
-
-
-def encode_cursor(values: Sequence[Any]) -> str:
-    """An opaque cursor for a position: URL-safe base64 of its JSON, padding dropped."""
-    raw = json.dumps(list(values), separators=(",", ":")).encode("utf-8")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
-
-
-def decode_cursor(cursor: str, *, size: int) -> list[Any]:
-    """The position in ``cursor``; raises CursorInvalid unless it is a list of ``size`` values."""
-    if len(cursor) > 200:
-        raise CursorInvalid("is too long to be a cursor of this list")
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        values = json.loads(raw)
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
-        raise CursorInvalid("is not a cursor of this list: send back the next_cursor of a page") from exc
-    if not isinstance(values, list) or len(values) != size:
-        raise CursorInvalid("is not a cursor of this list: send back the next_cursor of a page")
-    return values
-
-
-def _id_after(cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    (value,) = decode_cursor(cursor, size=1)
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise CursorInvalid("is not a cursor of this list: send back the next_cursor of a page")
-    return value
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    """Up to ``limit`` rows and the cursor of the next page (None on the last one)."""
-
-    items: list[T]
-    next_cursor: str | None
+# The cursor helpers live in app.services.paging; callers of this module may import them from here too.
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_EXTERNAL_ID",
+    "MAX_LIMIT",
+    "CursorInvalid",
+    "ExternalLearner",
+    "Page",
+    "SubmissionFilter",
+    "SubmissionRecord",
+    "decode_cursor",
+    "encode_cursor",
+    "external_learner",
+    "find_submissions",
+    "list_external_learners",
+]
 
 
 # --- learners by external id --------------------------------------------------------------------------------
@@ -104,7 +81,7 @@ def list_external_learners(
     *, session: Session, limit: int = DEFAULT_LIMIT, cursor: str | None = None
 ) -> Page[ExternalLearner]:
     """The learners known by an external id, in the order they were first seen; raises CursorInvalid."""
-    after = _id_after(cursor)
+    position = cursor_position(cursor, (int,))
     counts = (
         select(Submission.learner_id, func.count().label("n")).group_by(Submission.learner_id).subquery()
     )
@@ -115,15 +92,13 @@ def list_external_learners(
         .order_by(Learner.id)
         .limit(limit + 1)
     )
-    if after is not None:
-        query = query.where(Learner.id > after)
+    if position is not None:
+        query = query.where(Learner.id > position[0])
     rows = [
         ExternalLearner(id=row[0], external_id=str(row[1]), created_at=row[2], submissions=int(row[3]))
         for row in session.execute(query)
     ]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page(items=rows, next_cursor=encode_cursor([rows[-1].id]) if more and rows else None)
+    return page_of(rows, limit=limit, position=lambda learner: [learner.id])
 
 
 # --- submissions of any learner ----------------------------------------------------------------------------
@@ -158,11 +133,10 @@ class SubmissionRecord:
 
 
 def _submission_after(cursor: str | None) -> tuple[datetime, int] | None:
-    if cursor is None:
+    position = cursor_position(cursor, (str, int))
+    if position is None:
         return None
-    stamp, ident = decode_cursor(cursor, size=2)
-    if not isinstance(stamp, str) or not isinstance(ident, int) or isinstance(ident, bool):
-        raise CursorInvalid("is not a cursor of this list: send back the next_cursor of a page")
+    stamp, ident = position
     try:
         moment = datetime.fromisoformat(stamp)
     except ValueError as exc:
@@ -233,7 +207,4 @@ def find_submissions(
         )
         for row in session.execute(query)
     ]
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor([rows[-1].created_at.isoformat(), rows[-1].id]) if more and rows else None
-    return Page(items=rows, next_cursor=next_cursor)
+    return page_of(rows, limit=limit, position=lambda record: [record.created_at.isoformat(), record.id])

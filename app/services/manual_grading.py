@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import ColumnElement, or_, select, true
+from sqlalchemy import ColumnElement, and_, or_, select, true
 from sqlalchemy.orm import Session
 
 from app.db.models import Card, CardVersion, Deck, Learner, ManualGrade, Submission, SubmissionPart, User
@@ -41,6 +41,7 @@ class QueueItem:
     """A written answer awaiting a grade, with what the grader compares it against."""
 
     submission_id: int
+    part_id: int  # with submission_id, the item's place in the queue
     part_key: str
     part_label: str
     card_slug: str
@@ -86,10 +87,13 @@ def grading_queue(
     deck_slug: str | None = None,
     card_slug: str | None = None,
     limit: int = 50,
+    after: tuple[int, int] | None = None,
 ) -> list[QueueItem]:
     """The oldest written answers awaiting a grade on ``grader``'s cards and decks (admin: all), at most ``limit``.
 
-    ``deck_slug`` and ``card_slug`` narrow the queue; an unknown slug raises NotFound.
+    ``deck_slug`` and ``card_slug`` narrow the queue; an unknown slug raises NotFound. ``after`` is the
+    ``(submission_id, part_id)`` of the last item of the previous page; ``limit`` may be one more than
+    ``MAX_QUEUE``, so a caller paging can learn whether another page follows.
     """
     if not is_instructor(grader):
         raise Forbidden("only instructors and administrators grade answers")
@@ -104,8 +108,16 @@ def grading_queue(
         .where(SubmissionPart.pending == true(), SubmissionPart.kind == "text", *_visible(grader))
         # Submission ids grow with time: the oldest first, in an order an index of pending parts can give.
         .order_by(SubmissionPart.submission_id, SubmissionPart.id)
-        .limit(max(1, min(limit, MAX_QUEUE)))
+        .limit(max(1, min(limit, MAX_QUEUE + 1)))
     )
+    if after is not None:
+        last_submission, last_part = after
+        oldest = oldest.where(
+            or_(
+                SubmissionPart.submission_id > last_submission,
+                and_(SubmissionPart.submission_id == last_submission, SubmissionPart.id > last_part),
+            )
+        )
     if deck_slug is not None:
         oldest = oldest.where(Submission.deck_id == _deck_id(session, deck_slug))
     if card_slug is not None:
@@ -116,6 +128,7 @@ def grading_queue(
     chosen = oldest.subquery()
     query = (
         select(
+            SubmissionPart.id,
             SubmissionPart.submission_id,
             SubmissionPart.part_key,
             Submission.answers,
@@ -151,6 +164,7 @@ def grading_queue(
         items.append(
             QueueItem(
                 submission_id=row.submission_id,
+                part_id=row.id,
                 part_key=row.part_key,
                 part_label=labels.get(row.part_key, row.part_key),
                 card_slug=row.card_slug,

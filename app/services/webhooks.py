@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.db.integrations import OutboxMessage, Webhook
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 
 KIND: Final = "webhook"
 EVENT: Final = "submission.graded"
+EVENTS: Final = (EVENT,)  # every event a webhook is told of; each active webhook hears all of them
 SIGNATURE_HEADER: Final = "X-Distill-Signature"
 EVENT_HEADER: Final = "X-Distill-Event"
 DELIVERY_HEADER: Final = "X-Distill-Delivery"
@@ -78,6 +80,17 @@ def check_url(url: str) -> str:
     return value
 
 
+def check_events(events: Sequence[str]) -> tuple[str, ...]:
+    """The events named, each once; raises WebhookInvalid for a name that is not one of ``EVENTS``."""
+    names = tuple(dict.fromkeys(name.strip() for name in events))
+    unknown = [name for name in names if name not in EVENTS]
+    if unknown or not names:
+        raise WebhookInvalid(
+            "events", f"'{(unknown or [''])[0]}' is not an event; the events are: {', '.join(EVENTS)}"
+        )
+    return names
+
+
 def add_webhook(*, session: Session, url: str, secret: str, created_by_id: int | None = None) -> WebhookView:
     """Register ``url``, committed; every graded submission from now on is POSTed to it signed with ``secret``."""
     checked = check_url(url)
@@ -91,9 +104,11 @@ def add_webhook(*, session: Session, url: str, secret: str, created_by_id: int |
     return _view(hook)
 
 
-def list_webhooks(*, session: Session) -> list[WebhookView]:
-    """The active webhooks, oldest first."""
-    query = select(Webhook).where(Webhook.active.is_(True)).order_by(Webhook.id).limit(MAX_WEBHOOKS)
+def list_webhooks(*, session: Session, after: int | None = None, limit: int = MAX_WEBHOOKS) -> list[WebhookView]:
+    """The active webhooks, oldest first; ``after`` the id of the last one of the previous page."""
+    query = select(Webhook).where(Webhook.active.is_(True)).order_by(Webhook.id).limit(limit)
+    if after is not None:
+        query = query.where(Webhook.id > after)
     return [_view(hook) for hook in session.scalars(query)]
 
 
@@ -131,14 +146,20 @@ def submission_event(*, submission: SubmissionView, learner_id: int, external_id
     }
 
 
+# Built once: every submission asks (most often to find no webhook at all); building a select costs more than
+# running this one on an empty or tiny table.
+_ACTIVE_HOOKS = select(Webhook).where(Webhook.active.is_(True)).order_by(Webhook.id)
+_EXTERNAL_ID = select(Learner.external_id).where(Learner.id == bindparam("learner_id"))
+
+
 def queue_submission_webhooks(
     *, session: Session, submission: SubmissionView, learner_id: int, now: datetime | None = None
 ) -> int:
     """Queue one message per active webhook for a graded submission, in the caller's transaction; how many."""
-    hooks = list(session.scalars(select(Webhook).where(Webhook.active.is_(True)).order_by(Webhook.id)))
+    hooks = list(session.scalars(_ACTIVE_HOOKS))
     if not hooks:
         return 0
-    external_id = session.scalar(select(Learner.external_id).where(Learner.id == learner_id))
+    external_id = session.scalar(_EXTERNAL_ID, {"learner_id": learner_id})
     payload = submission_event(submission=submission, learner_id=learner_id, external_id=external_id)
     moment = now or utcnow()
     for hook in hooks:

@@ -7,13 +7,16 @@ has neither. A cursor is opaque: a client sends back what it was given.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Final
+from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import Query, Request, Response
 
-from app.services.integrations import DEFAULT_LIMIT, MAX_LIMIT, CursorInvalid
+from app.services.paging import DEFAULT_LIMIT, MAX_LIMIT, CursorInvalid, cursor_position, page_of
 from app.web.errors import ApiError
+
+T = TypeVar("T")
 
 NEXT_CURSOR_HEADER: Final = "X-Next-Cursor"
 
@@ -38,8 +41,20 @@ PAGE_HEADERS: Final = {
         "schema": {"type": "string"},
     },
 }
+# The 200 response of a paged list: its headers documented.
+PAGED: Final[dict[int | str, dict[str, Any]]] = {200: {"headers": PAGE_HEADERS}}
 
-__all__ = ["DEFAULT_LIMIT", "PAGE_HEADERS", "CursorQuery", "LimitQuery", "bad_cursor", "next_page", "parse_time"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "PAGED",
+    "PAGE_HEADERS",
+    "CursorQuery",
+    "LimitQuery",
+    "bad_cursor",
+    "keyset_page",
+    "next_page",
+    "parse_time",
+]
 
 
 def bad_cursor(exc: CursorInvalid) -> ApiError:
@@ -54,6 +69,31 @@ def next_page(request: Request, response: Response, next_cursor: str | None) -> 
     url = request.url.include_query_params(cursor=next_cursor)
     response.headers["Link"] = f'<{url}>; rel="next"'
     response.headers[NEXT_CURSOR_HEADER] = next_cursor
+
+
+def keyset_page(
+    request: Request,
+    response: Response,
+    *,
+    limit: int,
+    cursor: str | None,
+    kinds: Sequence[type],
+    fetch: Callable[[tuple[Any, ...] | None, int], Sequence[T]],
+    position: Callable[[T], Sequence[Any]],
+) -> list[T]:
+    """One page of a list whose service reads rows after a position: decode, fetch, and point at the next page.
+
+    ``kinds`` are the types of the position's values (``(str, str)`` for a title and a slug); ``fetch(after, n)``
+    reads up to ``n`` rows after ``after`` (None: from the start); ``position(row)`` is the row's position.
+    A cursor of another shape is a 422 naming ``cursor``.
+    """
+    try:
+        after = cursor_position(cursor, kinds)
+    except CursorInvalid as exc:
+        raise bad_cursor(exc) from exc
+    page = page_of(fetch(after, limit + 1), limit=limit, position=position)
+    next_page(request, response, page.next_cursor)
+    return page.items
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:

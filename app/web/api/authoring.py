@@ -32,6 +32,7 @@ from app.web.authoring_schemas import (
 )
 from app.web.deps import SessionDep, SlugPath
 from app.web.errors import ApiError
+from app.web.pagination import DEFAULT_LIMIT, PAGED, CursorQuery, LimitQuery, keyset_page
 from app.web.schemas import SEED_LIMIT, ErrorResponse
 
 router = APIRouter(prefix="/cards", tags=["authoring"])
@@ -231,8 +232,27 @@ def archive(slug: SlugPath, session: SessionDep, user: InstructorDep) -> Authore
     "/{slug}/versions",
     summary="A card's versions",
     name="api_card_versions",
-    responses=_ERRORS,
+    responses={**_ERRORS, **PAGED},
 )
-def versions(slug: SlugPath, session: SessionDep, user: InstructorDep) -> list[VersionPublic]:
-    """Newest first, each with its author, date and spec hash."""
-    return [VersionPublic.build(v) for v in authoring.history(session=session, user=user, slug=slug)]
+def versions(
+    request: Request,
+    response: Response,
+    slug: SlugPath,
+    session: SessionDep,
+    user: InstructorDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> list[VersionPublic]:
+    """Newest first, each with its author, date and spec hash; a page at a time."""
+    found = keyset_page(
+        request,
+        response,
+        limit=min(limit, authoring.HISTORY_LIMIT),
+        cursor=cursor,
+        kinds=(int,),
+        fetch=lambda after, size: authoring.history(
+            session=session, user=user, slug=slug, limit=size, before=None if after is None else after[0]
+        ),
+        position=lambda version: [version.number],
+    )
+    return [VersionPublic.build(v) for v in found]

@@ -27,7 +27,7 @@ from app.services.webhooks import WebhookInvalid, WebhookView, add_webhook, list
 from app.web.auth import AdminDep, UserDep, require_scope, token_scopes
 from app.web.deps import SessionDep
 from app.web.errors import ApiError
-from app.web.pagination import DEFAULT_LIMIT, PAGE_HEADERS, CursorQuery, LimitQuery, bad_cursor, next_page
+from app.web.pagination import DEFAULT_LIMIT, PAGED, CursorQuery, LimitQuery, bad_cursor, keyset_page, next_page
 from app.web.schemas import ErrorResponse
 
 SCOPE: Final = "integrations"
@@ -104,7 +104,7 @@ class LearnerPublic(BaseModel):
     "/learners",
     summary="The learners known by an external id",
     name="api_list_learners",
-    responses={**_DENIED, 200: {"headers": PAGE_HEADERS}},
+    responses={**_DENIED, **PAGED},
 )
 def list_learners(
     request: Request,
@@ -239,11 +239,31 @@ def create_webhook(body: WebhookCreate, session: SessionDep, user: AdminDep) -> 
 
 
 @router.get(
-    "/webhooks", summary="The webhooks", name="api_list_webhooks", dependencies=_WEBHOOK_SCOPE, responses=_ADMIN_ONLY
+    "/webhooks",
+    summary="The webhooks",
+    name="api_list_webhooks",
+    dependencies=_WEBHOOK_SCOPE,
+    responses={**_ADMIN_ONLY, **PAGED},
 )
-def read_webhooks(session: SessionDep, user: AdminDep) -> list[WebhookPublic]:
-    """The active webhooks (their secrets are never shown again)."""
-    return [WebhookPublic.build(hook) for hook in list_webhooks(session=session)]
+def read_webhooks(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    user: AdminDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> list[WebhookPublic]:
+    """The active webhooks, oldest first, a page at a time (their secrets are never shown again)."""
+    hooks = keyset_page(
+        request,
+        response,
+        limit=limit,
+        cursor=cursor,
+        kinds=(int,),
+        fetch=lambda after, size: list_webhooks(session=session, after=None if after is None else after[0], limit=size),
+        position=lambda hook: [hook.id],
+    )
+    return [WebhookPublic.build(hook) for hook in hooks]
 
 
 @router.delete(
