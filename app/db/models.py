@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -193,13 +194,22 @@ class Submission(Base):
 
     __tablename__ = "submission"
     __table_args__ = (
-        # A learner's best score per card (the card list) and their history (the progress page).
-        Index("ix_submission_learner_id_card_id", "learner_id", "card_id"),
+        # A learner's best score per card (the card list), read from the index alone; their history (progress).
+        Index("ix_submission_learner_id_card_id_score", "learner_id", "card_id", "score"),
         Index("ix_submission_learner_id_created_at", "learner_id", "created_at"),
         # Per-card analytics and regrading, newest first.
         Index("ix_submission_card_id_created_at", "card_id", "created_at"),
-        # Deck progress, gradebooks and deck analytics.
-        Index("ix_submission_deck_id_learner_id_card_id", "deck_id", "learner_id", "card_id"),
+        # Deck progress, gradebooks and deck analytics: every column they read is in the index, so a page of
+        # learners is a short range of it and the table itself is never visited.
+        Index(
+            "ix_submission_deck_id_learner_id_card_id_attempt_score_pending",
+            "deck_id",
+            "learner_id",
+            "card_id",
+            "attempt",
+            "score",
+            "pending",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -223,6 +233,14 @@ class SubmissionPart(Base):
     __table_args__ = (
         UniqueConstraint("submission_id", "part_key"),
         Index("ix_submission_part_card_id_part_key", "card_id", "part_key"),
+        # The grading queue: the few pending parts, oldest first, without reading the graded millions.
+        Index(
+            "ix_submission_part_pending",
+            "submission_id",
+            "id",
+            sqlite_where=text("pending = 1"),
+            postgresql_where=text("pending = true"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -251,6 +269,83 @@ class ManualGrade(Base):
     grader_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+# --- running tallies ------------------------------------------------------------------------------------
+# A card's statistics are read from these small tables instead of its submissions, so they cost the same with
+# a thousand submissions or a million. Database triggers (created by the migration that added the tables)
+# keep them in step with submission and submission_part in the same transaction as every insert, update and
+# delete, whichever code makes it: the app, a manual grade, a regrade, a learner's history moved on sign-up,
+# or a bulk load. Sums are split over TALLY_SHARDS rows per card (by submission id) so that concurrent
+# submissions to one card do not all wait on one row lock; readers add the shards up.
+
+TALLY_SHARDS = 8
+
+
+class CardTally(Base):
+    """Per card and shard: submissions, learners, the score sum, pending ones, and a histogram as thresholds."""
+
+    __tablename__ = "card_tally"
+
+    card_id: Mapped[int] = mapped_column(ForeignKey("card.id", ondelete="CASCADE"), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submissions: Mapped[int] = mapped_column(Integer, default=0)
+    learners: Mapped[int] = mapped_column(Integer, default=0)  # learners whose first submission counted here
+    score_sum: Mapped[float] = mapped_column(Float, default=0.0)
+    pending: Mapped[int] = mapped_column(Integer, default=0)
+    # Scores at or above 0.1, 0.2, ... 0.9: the histogram's buckets are differences of these.
+    at_least_1: Mapped[int] = mapped_column(Integer, default=0)
+    at_least_2: Mapped[int] = mapped_column(Integer, default=0)
+    at_least_3: Mapped[int] = mapped_column(Integer, default=0)
+    at_least_4: Mapped[int] = mapped_column(Integer, default=0)
+    at_least_5: Mapped[int] = mapped_column(Integer, default=0)
+    at_least_6: Mapped[int] = mapped_column(Integer, default=0)
+    at_least_7: Mapped[int] = mapped_column(Integer, default=0)
+    at_least_8: Mapped[int] = mapped_column(Integer, default=0)
+    at_least_9: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CardLearner(Base):
+    """How many submissions a learner has made to a card: the card's learner count moves when it leaves 0."""
+
+    __tablename__ = "card_learner"
+
+    card_id: Mapped[int] = mapped_column(ForeignKey("card.id", ondelete="CASCADE"), primary_key=True)
+    learner_id: Mapped[int] = mapped_column(ForeignKey("learner.id", ondelete="CASCADE"), primary_key=True)
+    submissions: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PartTally(Base):
+    """Per card, part and shard: answer counts, the score sum, and the sums behind Pearson's r (x: the part's
+    score, y: its submission's score, over the parts that have a score)."""
+
+    __tablename__ = "part_tally"
+
+    card_id: Mapped[int] = mapped_column(ForeignKey("card.id", ondelete="CASCADE"), primary_key=True)
+    part_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shard: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), default="")
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+    graded: Mapped[int] = mapped_column(Integer, default=0)
+    correct: Mapped[int] = mapped_column(Integer, default=0)
+    score_sum: Mapped[float] = mapped_column(Float, default=0.0)  # Σx
+    sxx: Mapped[float] = mapped_column(Float, default=0.0)
+    sy: Mapped[float] = mapped_column(Float, default=0.0)
+    syy: Mapped[float] = mapped_column(Float, default=0.0)
+    sxy: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class AnswerTally(Base):
+    """How often each wrong answer was given to an auto-graded part, with the mistake it matched ('' for none)."""
+
+    __tablename__ = "answer_tally"
+    __table_args__ = (Index("ix_answer_tally_card_id_part_key_times", "card_id", "part_key", "times"),)
+
+    card_id: Mapped[int] = mapped_column(ForeignKey("card.id", ondelete="CASCADE"), primary_key=True)
+    part_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    answer: Mapped[str] = mapped_column(String(200), primary_key=True)
+    misconception: Mapped[str] = mapped_column(String(64), primary_key=True)
+    times: Mapped[int] = mapped_column(Integer, default=0)
 
 
 # The integration tables live in their own module; importing it here puts them on Base.metadata for

@@ -1,8 +1,10 @@
 """Analytics for a card and for a deck, computed in SQL so they stay fast with millions of submissions.
 
-Every figure is an aggregate the database computes over the indexed rows: ``submission(card_id, created_at)``
-and ``submission_part(card_id, part_key)`` for a card, ``submission(deck_id, learner_id, card_id)`` for a
-deck. Python receives one row per card, per part or per frequent answer, never the submissions themselves.
+A card's figures are read from its running tallies (``app.services.card_tallies``), kept exact by triggers,
+so they cost the same at any size; ``scanned_card_stats`` computes the same from the submissions. A deck's
+figures are aggregates the database computes over the indexed rows: ``submission(deck_id, learner_id, card_id,
+attempt, score, pending)`` covers the deck's scores, ``submission_part(card_id, part_key)`` its parts.
+Python receives one row per card, per part or per frequent answer, never the submissions themselves.
 The queries are shaped so that SQLite need not sort the rows it reads: histograms are counted as sums of
 thresholds in the same pass as the means, and parts are grouped in the order of the index that finds them.
 
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Card, CardVersion, Deck, DeckCard, Submission, SubmissionPart, User
 from app.services.accounts import can_edit
+from app.services.card_tallies import card_sums, part_sums, top_wrong_answers
 from app.services.catalog import stored_spec
 from app.services.errors import Forbidden, NotFound
 from app.services.scores import penalised_score
@@ -278,8 +281,46 @@ def _parts(
 def card_stats(*, session: Session, viewer: User, slug: str) -> CardStats:
     """Statistics of every submission to the card ``slug``, for its owner or an administrator.
 
+    Read from the card's running tallies (``app.services.card_tallies``): the same figures a scan of the
+    submissions gives, at a cost that does not grow with them.
     Raises NotFound for an unknown card and Forbidden for a viewer who may not edit it.
     """
+    card = _card(session, viewer, slug)
+    sums = card_sums(session, card.id)
+    figures = {
+        (card.id, key): _PartFigures(
+            answered=found.answered,
+            graded=found.graded,
+            correct=found.correct,
+            score_sum=found.sx,
+            kind=found.kind,
+            pairs=found.graded,
+            discrimination=pearson(found.graded, found.sx, found.sy, found.sxy, found.sxx, found.syy),
+        )
+        for key, found in part_sums(session, card.id).items()
+    }
+    wrong = {
+        (card.id, key): [
+            WrongAnswer(answer=answer, misconception=misconception, count=count)
+            for answer, misconception, count in top_wrong_answers(session, card.id, key, TOP_WRONG)
+        ]
+        for (_, key), found in figures.items()
+        if found.kind != "text" and found.correct < found.graded
+    }
+    return CardStats(
+        slug=card.slug,
+        title=card.title,
+        submissions=sums.submissions,
+        learners=sums.learners,
+        mean_score=sums.score_sum / sums.submissions if sums.submissions else None,
+        pending=sums.pending,
+        parts=_parts(card.id, _labels(session, [card.id]).get(card.id, []), figures, wrong),
+        histogram=from_thresholds(sums.submissions, sums.at_least),
+    )
+
+
+def scanned_card_stats(*, session: Session, viewer: User, slug: str) -> CardStats:
+    """``card_stats`` computed from the submissions themselves: the reference the tallies are checked against."""
     card = _card(session, viewer, slug)
     by_card = Submission.card_id == card.id
     summary = _read_scores(

@@ -35,10 +35,15 @@ def test_the_migrations_create_every_table_with_its_indexes(engine: Engine) -> N
         "deck_card",
         "submission_part",
         "manual_grade",
+        "card_tally",
+        "card_learner",
+        "part_tally",
+        "answer_tally",
         "alembic_version",
     }
     indexed = {tuple(index["column_names"]) for index in inspector.get_indexes("submission")}
-    assert {("learner_id", "card_id"), ("card_id", "created_at"), ("learner_id", "created_at")} <= indexed
+    assert {("learner_id", "card_id", "score"), ("card_id", "created_at"), ("learner_id", "created_at")} <= indexed
+    assert ("deck_id", "learner_id", "card_id", "attempt", "score", "pending") in indexed
     card_keys = {fk["referred_table"] for fk in inspector.get_foreign_keys("card")}
     assert card_keys == {"card_version", "user_account"}
 

@@ -16,11 +16,13 @@ from app.domain.cards import generate
 from app.domain.divergence import kl
 from app.services.catalog import get_card
 from app.services.deck_editing import create_deck
-from app.services.decks import DeckInput, deck_seed
+from app.services.decks import DeckInput, any_deck, deck_seed
 from app.services.errors import Forbidden, NotFound
 from app.services.gradebook import csv_filename, deck_gradebook, gradebook_csv, learner_name
 from app.services.learners import guest_learner
 from app.services.manual_grading import grade_part
+from app.services.paging import CursorInvalid
+from app.services.scores import deck_scores
 from app.services.submissions import submit
 
 LOSS_A = f"{kl([0.7, 0.2, 0.1], [0.6, 0.3, 0.1]):.4f}"
@@ -146,3 +148,25 @@ def test_learner_names() -> None:
     assert learner_name(learner_id=3, email="ada@example.org", external_id="lms-1") == "ada@example.org"
     assert learner_name(learner_id=3, email=None, external_id="lms-1") == "lms-1"
     assert learner_name(learner_id=3, email=None, external_id=None) == "guest 3"
+
+
+def test_the_gradebook_comes_a_page_of_learners_at_a_time_with_the_same_figures(
+    session: Session, course: Course
+) -> None:
+    for learner in (course.ada, course.lms, course.guest):
+        course.answer(learner, "drawn-kl", course.kl_answer(learner, right=learner is not course.lms))
+        course.answer(learner, "two-students", {"loss_a": LOSS_A, "better": "Student A", "reasoning": ""})
+    whole = deck_gradebook(session=session, viewer=course.instructor, slug="week-1")
+    assert whole.next_cursor is None and len(whole.rows) == 3
+
+    first = deck_gradebook(session=session, viewer=course.instructor, slug="week-1", limit=2)
+    assert first.rows == whole.rows[:2] and first.next_cursor is not None
+    last = deck_gradebook(session=session, viewer=course.instructor, slug="week-1", limit=2, cursor=first.next_cursor)
+    assert last.rows == whole.rows[2:] and last.next_cursor is None
+    # The same figures as the learners' own deck pages.
+    reference = deck_scores(session=session, deck=any_deck(session=session, slug="week-1"))
+    assert [(score.learner_id, score.score) for score in reference] == [
+        (row.learner_id, row.total) for row in whole.rows
+    ]
+    with pytest.raises(CursorInvalid):
+        deck_gradebook(session=session, viewer=course.instructor, slug="week-1", cursor="not-a-cursor")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -24,10 +24,21 @@ from app.services.manual_grading import (
     grade_part,
     grading_queue,
 )
+from app.services.paging import CursorInvalid
 from app.services.stat_formulas import Bucket
 from app.web.auth import InstructorDep, require_scope
 from app.web.deps import SessionDep, SlugPath
 from app.web.errors import ApiError
+from app.web.pagination import (
+    DEFAULT_LIMIT,
+    PAGE_HEADERS,
+    PAGED,
+    CursorQuery,
+    LimitQuery,
+    bad_cursor,
+    keyset_page,
+    next_page,
+)
 from app.web.schemas import ErrorResponse
 
 router = APIRouter(tags=["insight"])
@@ -168,6 +179,7 @@ class GradebookPublic(BaseModel):
     penalty_per_attempt: float
     cards: list[GradebookCardPublic]
     rows: list[GradebookRowPublic]
+    next_cursor: str | None = Field(default=None, description="The next page's cursor; null on the last page")
 
     @classmethod
     def build(cls, book: Gradebook) -> GradebookPublic:
@@ -187,6 +199,7 @@ class GradebookPublic(BaseModel):
                 )
                 for row in book.rows
             ],
+            next_cursor=book.next_cursor,
         )
 
 
@@ -225,6 +238,7 @@ class ManualGradeCreate(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,  # `true` is not full marks
         json_schema_extra={"examples": [{"score": 0.75, "comment": "Right conclusion; say why lower KL is better."}]},
     )
 
@@ -274,38 +288,73 @@ def read_deck_stats(slug: DeckSlugPath, session: SessionDep, user: InstructorDep
     name="api_deck_gradebook",
     responses={
         **_DENIED,
-        200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The gradebook"},
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "The gradebook",
+            "headers": PAGE_HEADERS,
+        },
     },
 )
 def read_gradebook(
+    request: Request,
+    response: Response,
     slug: DeckSlugPath,
     session: SessionDep,
     user: InstructorDep,
     format: Annotated[
         Literal["json", "csv"], Query(description="`csv`: one row per learner, one column per card, and the total")
     ] = "json",
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
 ) -> Any:
-    """One row per learner: the best attempt after penalties on each card (0 when not tried) and the deck score."""
-    book = deck_gradebook(session=session, viewer=user, slug=slug)
-    if format == "csv":
-        return Response(
-            gradebook_csv(book),
-            media_type="text/csv; charset=utf-8",
-            headers={"Content-Disposition": f'attachment; filename="{csv_filename(book)}"'},
-        )
+    """One row per learner: the best attempt after penalties on each card (0 when not tried) and the deck score.
+
+    JSON comes a page of `limit` learners at a time (the next page's cursor in `next_cursor` and the `Link`
+    header); CSV is the whole gradebook in one file."""
+    try:
+        if format == "csv":
+            book = deck_gradebook(session=session, viewer=user, slug=slug)
+            return Response(
+                gradebook_csv(book),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{csv_filename(book)}"'},
+            )
+        book = deck_gradebook(session=session, viewer=user, slug=slug, limit=limit, cursor=cursor)
+    except CursorInvalid as exc:
+        raise bad_cursor(exc) from exc
+    next_page(request, response, book.next_cursor)
     return GradebookPublic.build(book)
 
 
-@router.get("/grading/queue", summary="Written answers awaiting a grade", name="api_grading_queue", responses=_DENIED)
+@router.get(
+    "/grading/queue",
+    summary="Written answers awaiting a grade",
+    name="api_grading_queue",
+    responses={**_DENIED, **PAGED},
+)
 def read_queue(
+    request: Request,
+    response: Response,
     session: SessionDep,
     user: InstructorDep,
     deck: Annotated[str | None, Query(max_length=100, description="Only answers given in this deck")] = None,
     card: Annotated[str | None, Query(max_length=100, description="Only answers to this card")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_QUEUE, description="At most this many, oldest first")] = 50,
+    cursor: CursorQuery = None,
 ) -> list[QueueItemPublic]:
-    """The oldest pending written answers on the caller's cards and decks (every one, for an administrator)."""
-    items = grading_queue(session=session, grader=user, deck_slug=deck, card_slug=card, limit=limit)
+    """The oldest pending written answers on the caller's cards and decks (every one, for an administrator),
+    a page at a time. Grading an answer takes it out of the queue without moving the pages after it."""
+    items = keyset_page(
+        request,
+        response,
+        limit=limit,
+        cursor=cursor,
+        kinds=(int, int),
+        fetch=lambda after, size: grading_queue(
+            session=session, grader=user, deck_slug=deck, card_slug=card, limit=size, after=after
+        ),
+        position=lambda item: [item.submission_id, item.part_id],
+    )
     return [QueueItemPublic.build(item) for item in items]
 
 

@@ -1,0 +1,401 @@
+"""Re-grade a card's stored submissions after its tolerances changed, a million in seconds.
+
+A card's versions never change, so a new tolerance comes with a new version; the submissions made on older
+versions keep the grades of theirs until they are re-graded here. The rule: each numeric part is graded again
+with the tolerance the card's current version gives the part of the same key, against the value the
+learner's own variant expects (the variant is rebuilt from the submission's version and seed, as it was
+shown). Choice and multiple-choice parts and written parts, with any grade a person gave, are left as they
+are; a submission's score is the weighted mean of its parts again, with its own version's weights.
+
+Two passes. The first reads the numeric part rows in chunks straight from the driver (answer text, stored
+verdict, version and seed), computes each distinct variant and parses each distinct answer once, and checks
+``|s − c| ≤ atol + rtol·|c|`` for the whole chunk at once with numpy. Only the submissions with a part whose
+verdict flips (or whose answer text could not be read back) go to the second pass: each flipped part is
+graded by the domain's own grader (once per variant and answer) for its feedback and misconception, and the
+submissions are written in bulk. A part whose verdict stays keeps its stored result as it was written. Each
+chunk of writes is committed on its own: a run that stops half-way can simply be run again. The card's
+running tallies follow the writes through their triggers. Scores already sent to an LMS are not sent again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy.orm import Session
+
+from app.db.models import Card, CardTally, CardVersion, PartTally, Submission, SubmissionPart
+from app.domain.cards import CardSpec, PartSpec, Tolerance, Variant, generate
+from app.domain.grading import AnswerFormatError, grade, parse_number
+from app.domain.misconceptions import within_tolerance
+from app.services.catalog import stored_spec
+from app.services.errors import NotFound
+
+CHUNK: Final = 50_000  # part rows read at a time
+WRITE_CHUNK: Final = 2_000  # submissions re-graded and written per transaction
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total): "checking" rows, then "writing" submissions
+
+
+@dataclass(frozen=True)
+class RegradeReport:
+    slug: str
+    submissions: int  # the submissions looked at
+    parts: int  # their numeric parts checked
+    now_right: int  # numeric parts that were wrong and are now right
+    now_wrong: int  # and the other way
+    changed: int  # submissions whose stored grade changed (or would, in a dry run)
+    dry_run: bool
+
+
+@dataclass
+class _Versions:
+    """The card's versions, their specs with the current tolerances, and each variant's answers computed once."""
+
+    specs: dict[int, CardSpec]  # by version id, as stored
+    regraded: dict[int, CardSpec]  # by version id, numeric tolerances taken from the current version
+    variants: dict[tuple[int, int], Variant] = dataclasses.field(default_factory=dict)
+    expected: dict[tuple[int, int, str], float] = dataclasses.field(default_factory=dict)
+    tolerances: dict[tuple[int, str], tuple[float, float]] = dataclasses.field(default_factory=dict)
+    results: dict[tuple[int, int, str, str], dict[str, Any] | None] = dataclasses.field(default_factory=dict)
+
+    @functools.cached_property
+    def weights(self) -> dict[int, dict[str, float]]:
+        """Each version's part weights, by version id: a submission's score is weighted as when it was made."""
+        return {vid: {part.key: part.weight for part in spec.parts} for vid, spec in self.specs.items()}
+
+    def flips(self, version_id: int, seed: int, stored: Mapping[str, Any]) -> bool:
+        """Whether the stored numeric part result ``stored`` turns right or wrong with the new tolerance (True
+        when that cannot be told: the domain's grader then decides)."""
+        given = stored.get("given")
+        value = {"inf": math.inf, "-inf": -math.inf}.get(given, given) if isinstance(given, str) else given
+        target = self.expected_value(version_id, seed, stored["key"])
+        atol, rtol = self.tolerance(version_id, stored["key"])
+        if not isinstance(value, float | int) or math.isnan(target) or math.isnan(atol):
+            return True
+        return within_tolerance(float(value), target, Tolerance(rtol=rtol, atol=atol)) != bool(stored.get("correct"))
+
+    def numeric_result(self, version_id: int, seed: int, part_key: str, raw: Any) -> dict[str, Any] | None:
+        """The stored form of the numeric part ``part_key`` graded again for answer ``raw``, by the domain's own
+        grader; None when the part or the answer cannot be graded. Learners share variants and answers, so
+        each (version, seed, part, answer) is graded once."""
+        key = (version_id, seed, part_key, repr(raw))
+        if key not in self.results:
+            spec = self.regraded[version_id]
+            part = _parts_by_key(spec).get(part_key)
+            found = None
+            if part is not None:
+                try:
+                    graded = grade(
+                        dataclasses.replace(spec, parts=(part,)), self.variant(version_id, seed), {part_key: raw}
+                    )
+                    found = graded.parts[0].to_dict()
+                except (AnswerFormatError, ValueError):
+                    found = None  # graded once, so readable; an answer that no longer is keeps its grade
+            self.results[key] = found
+        return self.results[key]
+
+    def variant(self, version_id: int, seed: int) -> Variant:
+        """The variant's parameters and numeric answers (drawn exactly as shown; nothing else is rendered)."""
+        key = (version_id, seed)
+        found = self.variants.get(key)
+        if found is None:
+            found = self.variants[key] = generate(_numbers_only(self.specs[version_id]), seed)
+        return found
+
+    def expected_value(self, version_id: int, seed: int, part_key: str) -> float:
+        """The value variant ``seed`` of the version expects for a numeric part; NaN when there is none."""
+        key = (version_id, seed, part_key)
+        found = self.expected.get(key)
+        if found is None:
+            value = self.variant(version_id, seed).answers.get(part_key)
+            ok = isinstance(value, float | int) and not isinstance(value, bool)
+            found = self.expected[key] = float(value) if ok else math.nan  # type: ignore[arg-type]
+        return found
+
+    def tolerance(self, version_id: int, part_key: str) -> tuple[float, float]:
+        """(atol, rtol) of the part as re-graded; NaN when the version has no such numeric part."""
+        key = (version_id, part_key)
+        found = self.tolerances.get(key)
+        if found is None:
+            part = _parts_by_key(self.regraded[version_id]).get(part_key)
+            found = (math.nan, math.nan) if part is None else (part.tolerance.atol, part.tolerance.rtol)
+            self.tolerances[key] = found
+        return found
+
+
+def _numbers_only(spec: CardSpec) -> CardSpec:
+    """``spec`` without its texts and non-numeric parts: the same parameters for a seed, the same numeric
+    answers, in half the time (the prompt, labels and solution are not rendered)."""
+    numeric = tuple(dataclasses.replace(part, label="") for part in spec.parts if part.kind == "numeric")
+    return dataclasses.replace(spec, prompt="", solution="", parts=numeric)
+
+
+def _with_tolerances(spec: CardSpec, tolerances: Mapping[str, Tolerance]) -> CardSpec:
+    parts = tuple(
+        dataclasses.replace(part, tolerance=tolerances[part.key])
+        if part.kind == "numeric" and part.key in tolerances
+        else part
+        for part in spec.parts
+    )
+    return dataclasses.replace(spec, parts=parts)
+
+
+def _versions(session: Session, card: Card) -> _Versions:
+    specs = {
+        version_id: stored_spec(spec)
+        for version_id, spec in session.execute(
+            select(CardVersion.id, CardVersion.spec).where(CardVersion.card_id == card.id)
+        )
+    }
+    current = specs.get(card.current_version_id) if card.current_version_id is not None else None
+    tolerances = {} if current is None else {p.key: p.tolerance for p in current.parts if p.kind == "numeric"}
+    return _Versions(specs=specs, regraded={vid: _with_tolerances(s, tolerances) for vid, s in specs.items()})
+
+
+def _parts_by_key(spec: CardSpec) -> dict[str, PartSpec]:
+    return {part.key: part for part in spec.parts if part.kind == "numeric"}
+
+
+def _number(text: str) -> float:
+    """A stored answer text read back as a number; NaN when it cannot be (cut at 200 characters, or unreadable)."""
+    if len(text) >= 200:
+        return math.nan
+    try:
+        return parse_number(text)
+    except ValueError:
+        return math.nan
+
+
+def _flips(rows: Sequence[Any], versions: _Versions, numbers: dict[str, float]) -> tuple[NDArray[np.int64], int, int]:
+    """The submission ids among ``rows`` whose numeric verdict changes (or cannot be told from the answer text),
+    and how many parts turn right and how many wrong.
+
+    ``rows`` are (submission id, version id, seed, part key, answer text, stored verdict). Each distinct answer
+    text is parsed once (``numbers`` is the cache), each distinct variant computed once; the rest is columns.
+    """
+    ids, version_ids, seeds, keys, texts, verdicts = zip(*rows, strict=True)
+    for text in set(texts).difference(numbers):
+        numbers[text] = _number(text)
+    for version_id, seed, key in set(zip(version_ids, seeds, keys, strict=True)):
+        versions.expected_value(version_id, seed, key)  # fills the cache read below
+    for version_id, key in set(zip(version_ids, keys, strict=True)):
+        versions.tolerance(version_id, key)
+    expected_of, tolerance_of = versions.expected, versions.tolerances
+    given = np.array([numbers[text] for text in texts], dtype=float)
+    expected = np.array([expected_of[triple] for triple in zip(version_ids, seeds, keys, strict=True)], dtype=float)
+    bounds = np.array([tolerance_of[pair] for pair in zip(version_ids, keys, strict=True)], dtype=float)
+    atol, rtol = bounds[:, 0], bounds[:, 1]
+    stored = np.array(verdicts, dtype=bool)
+    known = ~(np.isnan(given) | np.isnan(expected) | np.isnan(atol))
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(given) & np.isfinite(expected)
+        close = np.abs(given - expected) <= atol + rtol * np.abs(expected)
+        right = np.where(finite, close, given == expected)  # an infinity matches only itself
+    flipped = known & (right != stored)
+    to_grade = flipped | ~known
+    submission_ids = np.array(ids, dtype=np.int64)
+    return submission_ids[to_grade], int(np.count_nonzero(flipped & right)), int(np.count_nonzero(flipped & ~right))
+
+
+def _chunks_of_rows(session: Session, query: Any, size: int) -> Iterable[list[Any]]:
+    """The rows of ``query`` as plain tuples straight from the driver, ``size`` at a time (a Row object per row
+    would cost more than the check itself); a server-side cursor on PostgreSQL, so memory stays flat."""
+    connection = session.connection()
+    compiled = query.compile(dialect=connection.dialect)
+    params: Any = compiled.params
+    if compiled.positional:
+        params = tuple(compiled.params[name] for name in compiled.positiontup)
+    driver: Any = connection.connection.driver_connection
+    cursor = driver.cursor(name="regrade") if connection.dialect.name == "postgresql" else driver.cursor()
+    try:
+        cursor.execute(str(compiled), params)
+        while rows := cursor.fetchmany(size):
+            yield rows
+    finally:
+        cursor.close()
+
+
+def _numeric_rows(card: Card, version_id: int | None) -> Any:
+    query = (
+        select(
+            Submission.id,
+            Submission.card_version_id,
+            Submission.seed,
+            SubmissionPart.part_key,
+            SubmissionPart.answer,
+            SubmissionPart.correct,
+        )
+        .join(Submission, Submission.id == SubmissionPart.submission_id)
+        .where(SubmissionPart.card_id == card.id, SubmissionPart.kind == "numeric")
+    )
+    if version_id is not None:
+        query = query.where(Submission.card_version_id == version_id)
+    return query
+
+
+def _score(parts: Sequence[Mapping[str, Any]], weights: Mapping[str, float]) -> float:
+    """``grading.weighted_score`` over stored part results."""
+    graded = [(weights.get(part["key"], 1.0), part["score"]) for part in parts if part.get("score") is not None]
+    total = sum(weight for weight, _ in graded)
+    return sum(weight * score for weight, score in graded) / total if total > 0 else 0.0
+
+
+def _write(session: Session, versions: _Versions, ids: Sequence[int], *, dry_run: bool) -> int:
+    """Grade the numeric parts of submissions ``ids`` again and store those whose grade changed (unless
+    ``dry_run``); returns how many changed. Every other stored part result is kept as it is."""
+    rows = session.execute(
+        select(Submission.id, Submission.card_version_id, Submission.seed, Submission.answers, Submission.results)
+        .where(Submission.id.in_(ids))
+        .order_by(Submission.id)
+    ).all()
+    submissions: list[dict[str, Any]] = []
+    parts: list[dict[str, Any]] = []
+    for submission_id, version_id, seed, answers, results in rows:
+        stored_parts: list[dict[str, Any]] = results.get("parts", [])
+        new_parts = []
+        for part in stored_parts:
+            regraded = None
+            if part.get("kind") == "numeric" and versions.flips(version_id, seed, part):
+                regraded = versions.numeric_result(version_id, seed, part["key"], answers.get(part["key"]))
+            new_parts.append(part if regraded is None else regraded)
+        if new_parts == stored_parts:
+            continue
+        score = _score(new_parts, versions.weights[version_id])
+        submissions.append(
+            {"b_id": submission_id, "b_score": score, "b_results": {**results, "score": score, "parts": new_parts}}
+        )
+        parts += [
+            {
+                "b_submission": submission_id,
+                "b_key": new["key"],
+                "b_score": new["score"],
+                "b_correct": new["correct"],
+                "b_misconception": (new.get("misconception") or {}).get("code"),
+            }
+            for old, new in zip(stored_parts, new_parts, strict=True)
+            if new is not old and (old.get("correct"), old.get("score")) != (new["correct"], new["score"])
+        ]
+    if submissions and not dry_run:
+        connection = session.connection()
+        connection.execute(
+            update(Submission)
+            .where(Submission.id == bindparam("b_id"))
+            .values(score=bindparam("b_score"), results=bindparam("b_results")),
+            submissions,
+        )
+        if parts:
+            connection.execute(
+                update(SubmissionPart)
+                .where(
+                    and_(
+                        SubmissionPart.submission_id == bindparam("b_submission"),
+                        SubmissionPart.part_key == bindparam("b_key"),
+                    )
+                )
+                .values(
+                    score=bindparam("b_score"),
+                    correct=bindparam("b_correct"),
+                    misconception=bindparam("b_misconception"),
+                ),
+                parts,
+            )
+    if dry_run:
+        session.rollback()
+    else:
+        session.commit()
+    return len(submissions)
+
+
+def _chunks(values: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _sizes(session: Session, card_id: int, version_id: int | None) -> tuple[int, int]:
+    """How many submissions and numeric part rows there are to check: from the card's running tallies when every
+    version counts (no scan), counted otherwise."""
+    if version_id is None:
+        submissions = session.scalar(select(func.sum(CardTally.submissions)).where(CardTally.card_id == card_id))
+        parts = session.scalar(
+            select(func.sum(PartTally.answered)).where(PartTally.card_id == card_id, PartTally.kind == "numeric")
+        )
+        return int(submissions or 0), int(parts or 0)
+    submissions = session.scalar(
+        select(func.count()).where(Submission.card_id == card_id, Submission.card_version_id == version_id)
+    )
+    parts = session.scalar(
+        select(func.count())
+        .select_from(SubmissionPart)
+        .join(Submission, Submission.id == SubmissionPart.submission_id)
+        .where(
+            SubmissionPart.card_id == card_id,
+            SubmissionPart.kind == "numeric",
+            Submission.card_version_id == version_id,
+        )
+    )
+    return int(submissions or 0), int(parts or 0)
+
+
+def regrade_card(
+    *,
+    session: Session,
+    slug: str,
+    version: int | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> RegradeReport:
+    """Re-grade the numeric parts of every submission to card ``slug`` (or only those made on version number
+    ``version``) with the current version's tolerances; with ``dry_run`` count what would change, write nothing.
+
+    Raises NotFound for an unknown card or version.
+    """
+    card = session.scalars(select(Card).where(Card.slug == slug)).one_or_none()
+    if card is None:
+        raise NotFound(f"no card '{slug}'")
+    version_id = None
+    if version is not None:
+        version_id = session.scalar(
+            select(CardVersion.id).where(CardVersion.card_id == card.id, CardVersion.number == version)
+        )
+        if version_id is None:
+            raise NotFound(f"the card '{slug}' has no version {version}")
+    versions = _versions(session, card)
+    submissions, total_parts = _sizes(session, card.id, version_id)
+
+    numbers: dict[str, float] = {}
+    candidates: list[NDArray[np.int64]] = []
+    checked = now_right = now_wrong = 0
+    for chunk in _chunks_of_rows(session, _numeric_rows(card, version_id), CHUNK):
+        flagged, right, wrong = _flips(chunk, versions, numbers)
+        candidates.append(flagged)
+        checked += len(chunk)
+        now_right += right
+        now_wrong += wrong
+        if progress is not None:
+            progress("checking", checked, total_parts)
+    session.rollback()  # the reading transaction (and its server-side cursor) ends before any write
+    to_grade: list[int] = np.unique(np.concatenate(candidates)).tolist() if candidates else []
+
+    changed = done = 0
+    for ids in _chunks(to_grade, WRITE_CHUNK):
+        changed += _write(session, versions, ids, dry_run=dry_run)
+        done += len(ids)
+        if progress is not None:
+            progress("writing", done, len(to_grade))
+    return RegradeReport(
+        slug=slug,
+        submissions=submissions,
+        parts=checked,
+        now_right=now_right,
+        now_wrong=now_wrong,
+        changed=changed,
+        dry_run=dry_run,
+    )
