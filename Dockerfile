@@ -21,12 +21,15 @@ COPY static ./static
 RUN mkdir -p data && chown tutor:tutor data
 
 USER tutor
+# JSON log lines for the container's log collector; WEB_CONCURRENCY sets the number of worker processes.
 ENV HOST=0.0.0.0 \
     PORT=8000 \
-    DATABASE_URL=sqlite:////srv/tutor/data/tutor.db
+    DATABASE_URL=sqlite:////srv/tutor/data/tutor.db \
+    LOG_FORMAT=json
 EXPOSE 8000
 VOLUME ["/srv/tutor/data"]
-HEALTHCHECK --interval=30s --timeout=3s \
+# Liveness only (/healthz touches no database); the start period covers the migration and the card load.
+HEALTHCHECK --interval=30s --timeout=3s --start-period=60s --retries=3 \
   CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=2)"
 
 CMD ["sh", "-c", "tutor migrate && tutor cards load && exec tutor serve"]
