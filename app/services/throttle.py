@@ -1,18 +1,31 @@
 """Sign-in throttling: failed attempts counted per email and per address, with a lock-out after too many.
 
-``SignInThrottle`` holds the policy; the counting lives behind ``AttemptStore`` so that a store shared by
-several servers (Redis: ``INCR`` with ``EXPIRE`` per key) can replace ``MemoryAttemptStore``, which only
-counts within one process.
+``SignInThrottle`` holds the policy; the counting lives behind ``AttemptStore``. ``MemoryAttemptStore`` counts
+within one process; ``StorageAttemptStore`` counts in a ``limits`` storage, the same Redis the rate limits use
+when ``REDIS_URL`` is set, so a lock-out made on one server holds on all of them.
+
+Why an adapter rather than moving the throttle onto ``limits``' strategies: the policy is "so many failures,
+then locked for a while", which no rate-limit strategy expresses (a limit frees one slot as each old hit ages
+out; a lock holds for its whole length), and its tests stay as they are. The storage's two primitives are
+enough: ``incr`` with an expiry set on the first increment is a count over a window starting at the first
+failure, and a lock is a counter whose expiry is its end. The store fails open like the rate limits (see
+``app.services.rate_limits``): with Redis unreachable nobody is locked out, and a warning is logged.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Final, Protocol
+
+from limits.storage import Storage
+
+from app.services.rate_limits import FailOpen
 
 Clock = Callable[[], float]
 
@@ -84,6 +97,42 @@ class MemoryAttemptStore:
     def reset(self, key: str) -> None:
         with self._lock:
             self._entries.pop(key, None)
+
+
+class StorageAttemptStore:
+    """An ``AttemptStore`` in a ``limits`` storage (Redis shared by every server, or memory); see the module."""
+
+    def __init__(self, storage: Storage, *, guard: FailOpen | None = None) -> None:
+        self._storage = storage
+        self._guard = guard or FailOpen()
+
+    @staticmethod
+    def _key(kind: str, key: str) -> str:
+        # Hashed: no email address is written to Redis, and a 2,000-character "email" makes a short key.
+        return f"signin-{kind}/{hashlib.sha256(key.encode()).hexdigest()[:32]}"
+
+    def increment(self, key: str, *, window: float) -> int:
+        count_key = self._key("failures", key)
+        return self._guard.run(lambda: self._storage.incr(count_key, math.ceil(window)), 0)
+
+    def lock(self, key: str, *, seconds: float) -> None:
+        # The expiry is set by the first increment only: a lock already running keeps its end.
+        lock_key = self._key("lock", key)
+        self._guard.run(lambda: self._storage.incr(lock_key, math.ceil(seconds)), 0)
+
+    def locked_for(self, key: str) -> float:
+        lock_key = self._key("lock", key)
+
+        def remaining() -> float:
+            if not self._storage.get(lock_key):
+                return 0.0
+            return max(0.0, self._storage.get_expiry(lock_key) - time.time())
+
+        return self._guard.run(remaining, 0.0)
+
+    def reset(self, key: str) -> None:
+        for kind in ("failures", "lock"):
+            self._guard.run(partial(self._storage.clear, self._key(kind, key)), None)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from app.services.throttle import Limit, MemoryAttemptStore, SignInThrottle
+import logging
+import time
+from collections.abc import Iterator
+
+import pytest
+from limits.storage import Storage
+from redis_support import redis_prefix, redis_url
+
+from app.services.rate_limits import make_storage
+from app.services.throttle import Limit, MemoryAttemptStore, SignInThrottle, StorageAttemptStore
 
 
 class Clock:
@@ -72,3 +81,65 @@ def test_the_memory_store_stays_bounded() -> None:
         store.increment(f"email:{i}@example.org", window=60)
     assert len(store._entries) <= 100
     assert store.increment("email:999@example.org", window=60) == 2  # the newest are kept
+
+
+# --- the store shared by several servers: a ``limits`` storage (Redis, or memory) -----------------------------
+
+
+@pytest.fixture(params=["memory", "redis"])
+def storage(request: pytest.FixtureRequest) -> Iterator[Storage]:
+    if request.param == "memory":
+        yield make_storage("")
+        return
+    url = redis_url()
+    with redis_prefix(url) as prefix:
+        yield make_storage(url, key_prefix=prefix)
+
+
+def test_a_storage_store_counts_locks_and_forgets(storage: Storage) -> None:
+    store = StorageAttemptStore(storage)
+
+    counts = [store.increment("email:ada@example.org", window=60) for _ in range(3)]
+    store.lock("email:ada@example.org", seconds=120)
+    store.lock("email:ada@example.org", seconds=5)  # a lock already running keeps its end
+
+    assert counts == [1, 2, 3]
+    assert store.increment("email:bob@example.org", window=60) == 1
+    assert 118 <= store.locked_for("email:ada@example.org") <= 120
+    assert store.locked_for("email:bob@example.org") == 0
+    store.reset("email:ada@example.org")
+    assert store.locked_for("email:ada@example.org") == 0
+    assert store.increment("email:ada@example.org", window=60) == 1
+
+
+def test_a_storage_store_forgets_failures_when_the_window_ends(storage: Storage) -> None:
+    store = StorageAttemptStore(storage)
+    store.increment("address:10.0.0.1", window=1)
+    store.lock("address:10.0.0.1", seconds=1)
+
+    time.sleep(1.1)
+
+    assert store.increment("address:10.0.0.1", window=1) == 1
+    assert store.locked_for("address:10.0.0.1") == 0
+
+
+def test_the_throttle_locks_out_through_a_storage_store(storage: Storage) -> None:
+    throttle = SignInThrottle(StorageAttemptStore(storage))
+
+    caused = [throttle.failed(email="ada@example.org", address=f"10.0.0.{i}") for i in range(10)]
+
+    assert caused == [0] * 9 + [900]
+    assert 899 <= throttle.retry_after(email="ADA@example.org", address="10.9.9.9") <= 900
+    assert throttle.retry_after(email="bob@example.org", address="10.9.9.9") == 0
+
+
+def test_an_unreachable_storage_locks_nobody_out(caplog: pytest.LogCaptureFixture) -> None:
+    throttle = SignInThrottle(StorageAttemptStore(make_storage("redis://127.0.0.1:1/0")))
+
+    with caplog.at_level(logging.WARNING):
+        caused = [throttle.failed(email="ada@example.org", address="10.0.0.1") for _ in range(12)]
+        waiting = throttle.retry_after(email="ada@example.org", address="10.0.0.1")
+
+    assert caused == [0] * 12
+    assert waiting == 0
+    assert ["cannot be reached" in record.getMessage() for record in caplog.records] == [True]

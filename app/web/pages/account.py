@@ -32,6 +32,7 @@ from app.web.auth import OptionalUserDep, UserDep, end_session, safe_next, start
 from app.web.db import SessionDep
 from app.web.guest import known_guest_id
 from app.web.pages.rendering import not_found_page, render_page, url_path
+from app.web.rate_limits import refusal_sentence, signin_refusal
 
 router = APIRouter()
 
@@ -115,6 +116,12 @@ def signin(request: Request, session: SessionDep, form: FormDep) -> Response:
         errors["password"] = "Enter your password."
     if errors:
         return _signin_page(request, email=email, next_url=next_url, errors=errors, status_code=422)
+    refusal = signin_refusal(request)  # every attempt counts: each one costs a password hash
+    if refusal is not None:
+        message = refusal_sentence(refusal) + ", then sign in again."
+        paused = _signin_page(request, email=email, next_url=next_url, errors={"form": message}, status_code=429)
+        paused.headers["Retry-After"] = str(refusal.retry_after)
+        return paused
     throttle, address = _throttle(request), _address(request)
     wait = throttle.retry_after(email=email, address=address)
     if wait:

@@ -19,6 +19,7 @@ from app.web.guest import default_seed
 from app.web.markdown import to_html
 from app.web.pages.forms import SeedError, answer_form, answers_from_form, parse_seed
 from app.web.pages.rendering import error_page, not_found_page, render_page, url_path
+from app.web.rate_limits import limit_submissions
 
 router = APIRouter()
 
@@ -103,7 +104,7 @@ def card_page(
     return _card_page(request, card, variant)
 
 
-@router.post("/cards/{slug}", name="page_submit")
+@router.post("/cards/{slug}", name="page_submit", dependencies=[Depends(limit_submissions)])
 def submit_answers(request: Request, slug: str, session: SessionDep, learner: LearnerDep, form: FormDep) -> Response:
     try:
         card = get_card(session=session, slug=slug)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.db.models import Learner, utcnow
@@ -26,6 +26,7 @@ from app.web.markdown import to_html
 from app.web.pages.cards import FormDep
 from app.web.pages.forms import answer_form, answers_from_form
 from app.web.pages.rendering import error_page, not_found_page, percent, render_page, url_path, when
+from app.web.rate_limits import limit_submissions
 
 router = APIRouter()
 
@@ -177,7 +178,7 @@ def deck_card_page(
         return error_page(request, status_code=422, heading="This card cannot be shown", message=str(exc))
 
 
-@router.post("/decks/{slug}/cards/{card_slug}", name="page_deck_submit")
+@router.post("/decks/{slug}/cards/{card_slug}", name="page_deck_submit", dependencies=[Depends(limit_submissions)])
 def deck_card_submit(
     request: Request, slug: str, card_slug: str, session: SessionDep, learner: LearnerDep, form: FormDep
 ) -> Response:
