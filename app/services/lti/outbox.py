@@ -153,8 +153,13 @@ def deliver_due(
     now: datetime | None = None,
     tokens: ags.AccessTokens | None = None,
     limit: int = BATCH,
+    stopping: Callable[[], bool] | None = None,
 ) -> DeliveryReport:
-    """Send the pending messages due at ``now`` (at most ``limit``), oldest first; commits after each."""
+    """Send the pending messages due at ``now`` (at most ``limit``), oldest first; commits after each.
+
+    ``stopping`` is asked before each message: once it says True (the server is shutting down) no further
+    message is claimed, so a stop waits for the delivery in flight only; the rest stay due for the next run.
+    """
     moment = now or utcnow()
     cache = tokens or ags.AccessTokens()
     due = session.scalars(
@@ -169,6 +174,8 @@ def deliver_due(
     ).all()
     sent = retried = failed = 0
     for message_id in due:
+        if stopping is not None and stopping():
+            break
         if not _claim(session, message_id, moment):
             continue  # another worker has it, or a newer score already stood for it
         message = session.get(OutboxMessage, message_id, populate_existing=True)
@@ -207,9 +214,11 @@ def deliver_due(
     return DeliveryReport(sent=sent, retried=retried, failed=failed)
 
 
-def _one_pass(factory: sessionmaker[Session], client: httpx.Client, tokens: ags.AccessTokens) -> DeliveryReport:
+def _one_pass(
+    factory: sessionmaker[Session], client: httpx.Client, tokens: ags.AccessTokens, stop: asyncio.Event
+) -> DeliveryReport:
     with factory() as session:
-        return deliver_due(session=session, client=client, tokens=tokens)
+        return deliver_due(session=session, client=client, tokens=tokens, stopping=stop.is_set)
 
 
 async def run_worker(
@@ -220,10 +229,14 @@ async def run_worker(
     interval: float,
     stop: asyncio.Event,
 ) -> None:
-    """Deliver due messages every ``interval`` seconds until ``stop`` is set; one failing pass never ends it."""
+    """Deliver due messages every ``interval`` seconds until ``stop`` is set; one failing pass never ends it.
+
+    A pass runs in a thread that cannot be interrupted: when ``stop`` is set it finishes the message in flight
+    (recording its outcome) and claims no other, so shutting down neither waits for a whole batch nor loses one.
+    """
     while not stop.is_set():
         try:
-            await asyncio.to_thread(_one_pass, factory, client, tokens)
+            await asyncio.to_thread(_one_pass, factory, client, tokens, stop)
         except Exception:
             logger.exception("an outbox pass failed; the next one runs in %s s", interval)
         with suppress(TimeoutError):
