@@ -243,8 +243,13 @@ def breakdown(p: ArrayLike, q: ArrayLike, *, measure: Measure = "kl", base: Base
 
 def softmax(logits: ArrayLike, *, temperature: float = 1.0) -> Array:
     """softmax(z / T) along the last axis; T > 1 flattens the distribution, T < 1 sharpens it."""
-    z = _as_vector(logits, name="logits") / check_temperature(temperature)
-    z = z - z.max(axis=-1, keepdims=True)  # shift for stability: exp never overflows
+    t = check_temperature(temperature)
+    # An overflow of logits / T is reported as the caller's input; one in the shift below only gives exp(-inf) = 0.
+    with np.errstate(over="ignore"):
+        z = _as_vector(logits, name="logits") / t
+        if not np.isfinite(z).all():
+            raise DistributionError("temperature", f"{t:g} is too small for these logits: logits / T overflows")
+        z = z - z.max(axis=-1, keepdims=True)  # shift for stability: exp never overflows
     e = np.exp(z)
     result: Array = e / e.sum(axis=-1, keepdims=True)
     return result
@@ -277,6 +282,8 @@ def distillation_loss(
     """
     a = check_alpha(alpha)
     t = check_temperature(temperature)
+    if not 0 < t * t < math.inf:
+        raise DistributionError("temperature", f"{t:g} is out of range: T² is not a finite number above 0")
     teacher = _as_vector(teacher_logits, name="teacher_logits")
     student = _as_vector(student_logits, name="student_logits")
     if teacher.shape != student.shape:

@@ -66,14 +66,14 @@ solution: |
 
 
 class TolerancePublic(BaseModel):
-    rtol: float = Field(description="Relative tolerance: right when |s − c| ≤ atol + rtol·|c|")
-    atol: float = Field(description="Absolute tolerance")
+    rtol: float = Field(default=0.01, description="Relative tolerance: right when |s − c| ≤ atol + rtol·|c|")
+    atol: float = Field(default=1e-4, description="Absolute tolerance")
 
 
 class PartSpecPublic(BaseModel):
     key: str = Field(description="A lowercase letter, then a-z, 0-9 or _; unique in the card")
     kind: PartKind
-    label: str = Field(description="Markdown; may use {{ }} placeholders")
+    label: str | None = Field(default=None, description="Markdown; may use {{ }} placeholders (the key if null)")
     answer: str | None = Field(default=None, description="An expression over the params (numeric, choice, multi)")
     choices: list[str] | None = Field(default=None, description="The options of a choice or multi part")
     tolerance: TolerancePublic | None = Field(default=None, description="Numeric parts only")
@@ -89,7 +89,8 @@ class CardSpecDocument(BaseModel):
 
     slug: str = Field(description="Lowercase words joined by hyphens; cannot change once the card exists")
     title: str
-    tags: list[str] = Field(default_factory=list)
+    # As in a YAML file, an empty key (null) means the same as leaving it out.
+    tags: list[str] | None = Field(default_factory=list)
     params: dict[str, Any] = Field(
         default_factory=dict,
         description="Fixed values, or draws per seed: `{dirichlet: [...], decimals: 2}`, `{uniform: [lo, hi]}`, "
@@ -97,8 +98,8 @@ class CardSpecDocument(BaseModel):
     )
     prompt: str = Field(description="Markdown with LaTeX ($...$) and {{ }} placeholders")
     parts: list[PartSpecPublic] = Field(description="1 to 20 parts")
-    solution: str = Field(default="", description="Markdown shown after submitting")
-    constraints: list[str] = Field(default_factory=list, description="Expressions every variant must satisfy")
+    solution: str | None = Field(default="", description="Markdown shown after submitting")
+    constraints: list[str] | None = Field(default_factory=list, description="Expressions every variant must satisfy")
 
 
 class AuthoredCardPublic(BaseModel):
@@ -198,7 +199,7 @@ class CardPreviewPublic(BaseModel):
 
 class SpecErrorItem(BaseModel):
     field: str | None = Field(description="The spec's field at fault, e.g. `parts[0].answer`; `yaml` for syntax")
-    line: int | None = Field(description="The line of the spec as sent (1-based); null when not known")
+    line: int | None = Field(default=None, description="The line of the spec as sent (1-based); null when not known")
     message: str
 
     @classmethod

@@ -27,6 +27,7 @@ from app.services.errors import Forbidden, InvalidSeed, NotFound
 
 API_PREFIX: Final = "/api/"
 _SOURCES: Final = frozenset({"body", "query", "path", "header", "cookie"})
+_UNPARSED_BODY: Final = "There was an error parsing the body"  # FastAPI's detail when decoding the body fails
 
 ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
@@ -132,6 +133,10 @@ def api_errors(exc: Exception, request: Request) -> tuple[int, list[tuple[str | 
         return 404, [(_not_found_field(request), str(exc))]
     if isinstance(exc, Forbidden):
         return 403, [(None, str(exc))]
+    if isinstance(exc, StarletteHTTPException) and exc.status_code == 400 and exc.detail == _UNPARSED_BODY:
+        # FastAPI's bare 400 for a body it cannot even decode: bad input like any malformed JSON, so a 422 naming it.
+        reason = "is not UTF-8 text" if isinstance(exc.__cause__, UnicodeDecodeError) else "cannot be parsed"
+        return 422, [("body", reason)]
     return None
 
 

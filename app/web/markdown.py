@@ -17,6 +17,7 @@ import nh3
 from latex2mathml.converter import convert_to_element
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
+from markdown_it.rules_core import StateCore
 from markupsafe import Markup
 from mdit_py_plugins.dollarmath import dollarmath_plugin
 
@@ -44,12 +45,18 @@ _TAGS: Final = frozenset(nh3.ALLOWED_TAGS) | MATHML_TAGS
 _ATTRIBUTES: Final[dict[str, set[str]]] = {
     **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
     **{tag: set(_MATHML_ATTRIBUTES) for tag in MATHML_TAGS},
-    # Table column alignment comes as ``style="text-align:right"``; only that property survives.
-    "th": {*nh3.ALLOWED_ATTRIBUTES.get("th", ()), "style"},
-    "td": {*nh3.ALLOWED_ATTRIBUTES.get("td", ()), "style"},
 }
 _ATTRIBUTES["math"].add("xmlns")
-_CLASSES: Final = {"span": {"math", "inline"}, "div": {"math", "block"}, "code": {"math-error"}}
+# Table column alignment is a class (styled in static/app.css), never an inline style, which the
+# Content-Security-Policy (style-src 'self') would block.
+_ALIGN_CLASSES: Final = {"align-left", "align-center", "align-right"}
+_CLASSES: Final = {
+    "span": {"math", "inline"},
+    "div": {"math", "block"},
+    "code": {"math-error"},
+    "th": _ALIGN_CLASSES,
+    "td": _ALIGN_CLASSES,
+}
 _URL_SCHEMES: Final = {"http", "https", "mailto"}
 
 # latex2mathml writes symbols as character references in element text (``&#x02211;``); ElementTree escapes
@@ -72,8 +79,18 @@ def _render_math(content: str, options: dict[str, Any]) -> str:
     return latex_to_mathml(content, display=bool(options.get("display_mode")))
 
 
+def _alignment_classes(state: StateCore) -> None:
+    """``<td style="text-align:right">`` from a ``---:`` column becomes ``<td class="align-right">``."""
+    for token in state.tokens:
+        style = token.attrs.get("style") if token.type in ("th_open", "td_open") else None
+        if isinstance(style, str) and style.startswith("text-align:"):
+            del token.attrs["style"]
+            token.attrSet("class", "align-" + style.removeprefix("text-align:"))
+
+
 def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark").enable("table")
+    md.core.ruler.push("alignment_classes", _alignment_classes)
     # allow_digits=False: "costs $3 and $4" stays text; card math never touches a digit outside its dollars.
     dollarmath_plugin(md, allow_digits=False, renderer=_render_math)
     return md
@@ -90,7 +107,6 @@ def sanitise(html: str) -> str:
         attributes=_ATTRIBUTES,
         allowed_classes=_CLASSES,
         url_schemes=_URL_SCHEMES,
-        filter_style_properties={"text-align"},
     )
 
 

@@ -40,6 +40,16 @@ def _base_text(value: Any) -> Any:
 
 
 BaseName = Annotated[Literal["e", "2", "10"], BeforeValidator(_base_text)]
+
+
+def _datetime_text(value: Any) -> Any:
+    # Pydantic would read a bare number as seconds since 1970: a date is written out, with its time zone.
+    if isinstance(value, int | float):
+        raise PydanticCustomError("datetime_type", "must be a date and time as text, e.g. 2026-12-11T17:00:00Z")
+    return value
+
+
+DateTimeText = Annotated[datetime, BeforeValidator(_datetime_text)]
 Probabilities = Annotated[list[float], Field(min_length=1, max_length=MAX_ENTRIES)]
 
 
@@ -60,8 +70,9 @@ def json_safe(value: Any) -> Any:
 
 
 class _Request(BaseModel):
-    # A misspelt field ("temprature") is an error, not a silently used default.
-    model_config = ConfigDict(extra="forbid")
+    # A misspelt field ("temprature") is an error, not a silently used default; strict: `true` is no probability
+    # and `"3"` no seed, so nothing is coerced into a number the client never sent.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # --- errors ---------------------------------------------------------------------------------------------

@@ -253,7 +253,7 @@ def test_a_body_too_large_to_read_is_a_413_in_the_same_shape(client: TestClient)
 
     assert response.status_code == 413
     assert response.json() == {
-        "detail": [{"field": None, "message": "the request body is larger than 2,097,152 bytes"}]
+        "detail": [{"field": None, "message": "the request body is larger than 1,000,000 bytes"}]
     }
 
 

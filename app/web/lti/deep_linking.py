@@ -20,6 +20,7 @@ from app.web.auth import InstructorDep
 from app.web.db import SessionDep
 from app.web.lti.deps import ToolUrlsDep
 from app.web.pages.rendering import render_page
+from app.web.security import allow_form_action
 
 router = APIRouter(include_in_schema=False)
 
@@ -112,4 +113,5 @@ def choose(
     item = content_item(choice=chosen, tool=tool, with_lineitem=checked.accept_lineitem)
     jwt = response_token(session=session, request=checked, items=[item], now=utcnow())
     context = {"return_url": checked.return_url, "jwt": jwt, "chosen": chosen}
+    allow_form_action(request, checked.return_url)  # this page's form posts to the platform
     return render_page(request, "lti/deep_link_return.html", context)
