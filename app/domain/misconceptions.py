@@ -9,6 +9,8 @@ feedback can name it in plain words instead of only saying "wrong".
 from __future__ import annotations
 
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -54,11 +56,7 @@ def diagnose(*, part: PartSpec, params: Mapping[str, Any], given: float, expecte
         return None
     if within_tolerance(given, expected, part.tolerance):
         return None  # a right answer is not a mistake
-    survey = _survey(part.answer, params)
-    if survey is None:
-        return None
-    for candidate in _candidates(survey, params, expected):
-        value = candidate.value if candidate.value is not None else _evaluate(part.answer, params, candidate)
+    for candidate, value in _known.values(part.answer, params, expected):
         if value is None or (candidate.not_zero and within_tolerance(value, 0.0, part.tolerance)):
             continue
         # A wrong formula that happens to give the right answer explains nothing.
@@ -68,6 +66,70 @@ def diagnose(*, part: PartSpec, params: Mapping[str, Any], given: float, expecte
             text = text.replace("{expected}", format_number(expected))
             return Misconception(code=candidate.code, message=text)
     return None
+
+
+# --- the wrong results of a part, kept --------------------------------------------------------------------
+
+
+class _Wrong:
+    """The usual mistakes for one answer expression and parameters, each result computed when first needed.
+
+    Every wrong answer to the same variant meets the same candidates, and evaluating them all costs a few
+    milliseconds. A race between two threads only computes the same (deterministic) value twice.
+    """
+
+    def __init__(self, answer: str, params: Mapping[str, Any], expected: float) -> None:
+        self.params = params  # held, so its id cannot be reused by other parameters while this entry lives
+        self._answer = answer
+        survey = _survey(answer, params)
+        self._candidates = [] if survey is None else list(_candidates(survey, params, expected))
+        self._results: dict[int, float | None] = {}
+
+    def __iter__(self) -> Iterator[tuple[_Candidate, float | None]]:
+        for index, candidate in enumerate(self._candidates):
+            if candidate.value is not None:
+                yield candidate, candidate.value
+                continue
+            if index not in self._results:
+                self._results[index] = _evaluate(self._answer, self.params, candidate)
+            yield candidate, self._results[index]
+
+
+class _WrongResults:
+    """A bounded LRU of ``_Wrong`` by (answer, parameters object, expected value).
+
+    Keyed by the parameters *object*: a variant's parameters are generated once and kept with the variant
+    (``app.domain.variant_cache``), so every submission to a variant meets the same object; other parameters
+    are another key. Parameters are read-only, as they are everywhere once a variant is made.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._entries: OrderedDict[tuple[str, int, float], _Wrong] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def values(self, answer: str, params: Mapping[str, Any], expected: float) -> _Wrong:
+        key = (answer, id(params), expected)
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None and found.params is params:
+                self._entries.move_to_end(key)
+                return found
+        made = _Wrong(answer, params, expected)  # outside the lock: one expression evaluation
+        with self._lock:
+            self._entries[key] = made
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.maxsize:
+                self._entries.popitem(last=False)
+        return made
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+# A few kilobytes each (the candidates' swapped functions): as many as the variants kept, for a part or two each.
+_known = _WrongResults(maxsize=2048)
 
 
 # --- what the expression computes -------------------------------------------------------------------

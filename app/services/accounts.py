@@ -14,7 +14,7 @@ from typing import Final
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -184,8 +184,12 @@ def end_sessions(*, session: Session, user: User) -> None:
 # --- the learner behind an account ------------------------------------------------------------------------
 
 
+# Built once: every request of a signed-in learner looks it up, and building a select costs more than running it.
+_USER_LEARNER = select(Learner).where(Learner.user_id == bindparam("user_id"))
+
+
 def user_learner(*, session: Session, user: User) -> Learner | None:
-    return session.scalars(select(Learner).where(Learner.user_id == user.id)).one_or_none()
+    return session.scalars(_USER_LEARNER, {"user_id": user.id}).one_or_none()
 
 
 def learner_for_user(*, session: Session, user: User) -> Learner:

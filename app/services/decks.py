@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Protocol
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import Card, Deck, DeckCard, Learner, Submission, User
@@ -266,11 +266,17 @@ def deck_for_editing(*, session: Session, user: User | None, slug: str) -> Deck:
 
 
 def list_decks(
-    *, session: Session, user: User | None = None, editable: bool = False, limit: int = LIST_LIMIT
+    *,
+    session: Session,
+    user: User | None = None,
+    editable: bool = False,
+    limit: int = LIST_LIMIT,
+    after: tuple[str, str] | None = None,
 ) -> list[DeckSummary]:
     """Decks by title: published ones for learners; with ``editable``, those ``user`` may edit.
 
     Without ``editable`` an instructor also sees their own drafts and archived decks, an administrator all.
+    ``after`` is the ``(title, slug)`` of the last deck of the previous page, for paging.
     """
     counts = select(DeckCard.deck_id, func.count().label("card_count")).group_by(DeckCard.deck_id).subquery()
     query = select(Deck, func.coalesce(counts.c.card_count, 0)).outerjoin(counts, counts.c.deck_id == Deck.id)
@@ -288,6 +294,9 @@ def list_decks(
             assert user is not None
             visible = visible | (Deck.owner_id == user.id)
         query = query.where(visible)
+    if after is not None:
+        title, slug = after
+        query = query.where(or_(Deck.title > title, and_(Deck.title == title, Deck.slug > slug)))
     query = query.order_by(Deck.title, Deck.slug).limit(limit)
     return [
         DeckSummary(
@@ -362,6 +371,16 @@ class _Policy:
     due_at: datetime | None
 
 
+# Built once: every free-practice submission of a drawn card asks, and building a select costs more than running it.
+_HIDING_DECKS = (
+    select(Deck.id, Deck.slug, Deck.title, Deck.show_solution, Deck.due_at)
+    .join(DeckCard, DeckCard.deck_id == Deck.id)
+    .where(DeckCard.card_id == bindparam("card_id"), Deck.status == "published", Deck.show_solution != "always")
+    .order_by(Deck.id)
+    .limit(LIST_LIMIT)
+)
+
+
 def reserved_practice_seed(
     *, session: Session, learner_id: int, card_id: int, card_slug: str, seed: int, now: datetime
 ) -> str | None:
@@ -370,13 +389,7 @@ def reserved_practice_seed(
     A learner's deck variant answered as free practice would show its worked solution, which the deck's
     policy may still be withholding; such a submission belongs in the deck.
     """
-    rows = session.execute(
-        select(Deck.id, Deck.slug, Deck.title, Deck.show_solution, Deck.due_at)
-        .join(DeckCard, DeckCard.deck_id == Deck.id)
-        .where(DeckCard.card_id == card_id, Deck.status == "published", Deck.show_solution != "always")
-        .order_by(Deck.id)
-        .limit(LIST_LIMIT)
-    )
+    rows = session.execute(_HIDING_DECKS, {"card_id": card_id}).all()
     for row in rows:
         if deck_seed(learner_id=learner_id, deck_slug=row.slug, card_slug=card_slug) != seed:
             continue

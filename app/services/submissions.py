@@ -12,8 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.models import Card, CardVersion, Deck, Submission, SubmissionPart, utcnow
-from app.domain.cards import CardSpec, Variant, generate, is_drawn
+from app.domain.cards import CardSpec, Variant, is_drawn
 from app.domain.grading import Grade, grade
+from app.domain.variant_cache import VariantCache
 from app.services.catalog import get_card, stored_spec
 from app.services.decks import claim_attempt, deck_for_submission, reserved_practice_seed
 from app.services.errors import InvalidSeed, NotFound
@@ -53,10 +54,17 @@ class SubmissionView:
     attempt: int = 1  # 1, 2, ... per learner, card and deck
 
 
+# A Core insert of the table, built once: the ORM's bulk insert of the same rows costs several times as much.
+_INSERT_PARTS = insert(SubmissionPart.__table__)  # type: ignore[arg-type]  # a Table, typed as FromClause
+
+# The variants learners were shown, kept for their submissions and results (generating one takes milliseconds).
+variants = VariantCache()
+
+
 def variant_for(spec: CardSpec, seed: int) -> Variant:
     """The variant ``seed`` of ``spec``; raises InvalidSeed when the seed gives none."""
     try:
-        return generate(spec, seed)
+        return variants.variant(spec, seed)
     except ValueError as exc:  # VariantError included: the card's constraints cannot be met for this seed
         raise InvalidSeed(str(exc)) from exc
 
@@ -117,7 +125,7 @@ def submit(
             row.attempt = claim_attempt(session=session, deck=deck, learner_id=learner_id, card_id=card.card_id)
         session.add(row)
         session.flush()  # the submission's id, for its parts; one transaction for both
-        session.execute(insert(SubmissionPart), part_rows(row, result))
+        session.execute(_INSERT_PARTS, part_rows(row, result))
         # The new score for LMS gradebooks is queued in the same transaction: sent if and only if this is stored.
         queue_submission_scores(
             session=session, learner_id=learner_id, card_id=card.card_id, deck_id=row.deck_id, now=moment
@@ -200,7 +208,7 @@ def get_submission(*, session: Session, submission_id: int, learner_id: int) -> 
         answers=row.answers,
         grade=Grade.from_dict(row.results),
         spec=spec,
-        variant=generate(spec, row.seed),
+        variant=variants.variant(spec, row.seed),
         deck_slug=deck_slug,
         attempt=row.attempt,
     )

@@ -17,7 +17,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.orm import Session
 
 from app.db.integrations import LtiIdentity, LtiMembership, LtiPlatform, LtiResourceLink, OutboxMessage
@@ -252,22 +252,33 @@ def _queue(
     return len(links)
 
 
-def _graded_links(
-    session: Session, *, user_id: int, deck_id: int | None, card_id: int | None
-) -> list[tuple[LtiResourceLink, str]]:
-    """The user's launched links to this deck (or card) that have a line item, each with the user's LMS ``sub``."""
-    target = LtiResourceLink.deck_id == deck_id if deck_id is not None else LtiResourceLink.card_id == card_id
-    rows = session.execute(
+def _links_query(target: Any) -> Select[LtiResourceLink, str]:
+    return (
         select(LtiResourceLink, LtiIdentity.subject)
         .join(LtiMembership, LtiMembership.resource_link_id == LtiResourceLink.id)
         .join(
             LtiIdentity,
             (LtiIdentity.user_id == LtiMembership.user_id) & (LtiIdentity.platform_id == LtiResourceLink.platform_id),
         )
-        .where(LtiMembership.user_id == user_id, target, LtiResourceLink.lineitem_url.is_not(None))
+        .where(LtiMembership.user_id == bindparam("user_id"), target, LtiResourceLink.lineitem_url.is_not(None))
         .order_by(LtiResourceLink.id)
         .limit(MAX_LINKS)
     )
+
+
+# Built once: every submission runs one of them (most often to find no link), and building these joins costs
+# several times more than running them.
+_DECK_LINKS = _links_query(LtiResourceLink.deck_id == bindparam("target"))
+_CARD_LINKS = _links_query(LtiResourceLink.card_id == bindparam("target"))
+_LEARNER_USER = select(Learner.user_id).where(Learner.id == bindparam("learner_id"))
+
+
+def _graded_links(
+    session: Session, *, user_id: int, deck_id: int | None, card_id: int | None
+) -> list[tuple[LtiResourceLink, str]]:
+    """The user's launched links to this deck (or card) that have a line item, each with the user's LMS ``sub``."""
+    query, target = (_DECK_LINKS, deck_id) if deck_id is not None else (_CARD_LINKS, card_id)
+    rows = session.execute(query, {"user_id": user_id, "target": target})
     return [(link, subject) for link, subject in rows]
 
 
@@ -298,7 +309,7 @@ def queue_submission_scores(
     A deck submission changes the learner's deck score; a card answered outside a deck changes their best on
     that card, for links that open the card itself. Adds to the caller's transaction without committing.
     """
-    user_id = session.scalar(select(Learner.user_id).where(Learner.id == learner_id))
+    user_id = session.scalar(_LEARNER_USER, {"learner_id": learner_id})
     if user_id is None:
         return 0
     if deck_id is not None:

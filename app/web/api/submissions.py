@@ -19,6 +19,7 @@ from app.web.deps import LearnerDep, OptionalLearnerDep, SessionDep, SlugPath
 from app.web.errors import ApiError
 from app.web.idempotency import IdempotencyGuard, IdempotencyKeyHeader, caller_scope
 from app.web.pagination import DEFAULT_LIMIT, PAGE_HEADERS, CursorQuery, LimitQuery, bad_cursor, next_page, parse_time
+from app.web.rate_limits import RATE_LIMITED, limit_submissions
 from app.web.schemas import ErrorResponse, SubmissionCreate, SubmissionPublic
 
 router = APIRouter(tags=["submissions"])
@@ -27,17 +28,33 @@ router = APIRouter(tags=["submissions"])
 SubmissionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The submission's id")]
 
 
+def submission_path(request: Request, ident: int) -> str:
+    """``/api/v1/submissions/{id}``, the Location of a new submission.
+
+    A route is found by name by trying every route in turn, which costs more than the rest of building the
+    answer; the path is looked up once per app with the parameter left as a placeholder, then filled in.
+    """
+    state = request.app.state
+    template: str | None = getattr(state, "submission_path", None)
+    if template is None:
+        template = state.submission_path = str(
+            request.app.url_path_for("api_get_submission", submission_id="{submission_id}")
+        )
+    return template.replace("{submission_id}", str(ident))
+
+
 @router.post(
     "/cards/{slug}/submissions",
     status_code=201,
     summary="Submit answers to a variant",
     name="api_create_submission",
     response_model=SubmissionPublic,
-    dependencies=[Depends(require_scope("submit"))],
+    dependencies=[Depends(require_scope("submit")), Depends(limit_submissions)],
     responses={
         201: {"headers": {"Location": {"description": "The new submission's address", "schema": {"type": "string"}}}},
         403: {"model": ErrorResponse, "description": "A `learner` sent by a caller that is not an integration"},
         404: {"model": ErrorResponse, "description": "No published card with this slug"},
+        429: RATE_LIMITED,
     },
 )
 def create_submission(
@@ -63,7 +80,7 @@ def create_submission(
         key=idempotency_key,
         body=body.model_dump(mode="json"),
         scope=caller_scope(request, user, learner),
-        location=lambda ident: request.app.url_path_for("api_get_submission", submission_id=str(ident)),
+        location=lambda ident: submission_path(request, ident),
     )
     if guard.replay is not None:
         return guard.replay
@@ -78,7 +95,7 @@ def create_submission(
         )
     except KeyRaced:
         return guard.winner()
-    response.headers["Location"] = request.app.url_path_for("api_get_submission", submission_id=str(view.id))
+    response.headers["Location"] = submission_path(request, view.id)
     return SubmissionPublic.build(view)
 
 

@@ -68,10 +68,28 @@ def _environment() -> jinja2.Environment:
 ENV: Final = _environment()
 
 
+# Route paths already looked up, per app. Starlette finds a name by trying every route in turn (each miss an
+# exception), a millisecond for a page's link, and a page has a dozen links; the routes never change once
+# the app serves, so each (name, parameters) is looked up once. Bounded: ids in links make new keys forever.
+_PATHS_KEPT: Final = 4096
+
+
 def url_path(request: Request, name: str, /, **params: Any) -> str:
     """The path of a named route, relative to the host, so links work behind a proxy as well."""
     root: str = request.scope.get("root_path", "")
-    return root + str(request.app.url_path_for(name, **{k: str(v) for k, v in params.items()}))
+    state = request.app.state
+    paths: dict[tuple[str, tuple[tuple[str, str], ...]], str] | None = getattr(state, "route_paths", None)
+    if paths is None:
+        paths = state.route_paths = {}
+    values = tuple((k, str(v)) for k, v in params.items())
+    key = (name, values)
+    found = paths.get(key)
+    if found is None:
+        found = str(request.app.url_path_for(name, **dict(values)))
+        if len(paths) >= _PATHS_KEPT:
+            paths.clear()
+        paths[key] = found
+    return root + found
 
 
 def render_page(request: Request, name: str, context: dict[str, Any], *, status_code: int = 200) -> HTMLResponse:
