@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from accounts_support import (  # noqa: F401 (re-exported for the tests that import them from conftest)
+from accounts_support import (  # noqa: F401 (names the fixtures below use)
     PASSWORD,
     SECRET_KEY,
     MakeUser,

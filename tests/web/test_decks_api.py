@@ -2,7 +2,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import UserClient, csrf_headers
+from accounts_support import UserClient, csrf_headers
 from decks_support import EXAMPLE, EXAMPLE_CARDS, RIGHT, WRONG, load_example_deck, own_seed, submissions
 from fastapi import FastAPI
 from fastapi.testclient import TestClient

@@ -3,7 +3,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from conftest import UserClient, form_csrf_token
+from accounts_support import UserClient, form_csrf_token
 from decks_support import (
     EXAMPLE,
     EXAMPLE_CARDS,

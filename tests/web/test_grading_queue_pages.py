@@ -6,7 +6,7 @@ import re
 from html import unescape
 from typing import Any
 
-from conftest import UserClient, form_csrf_token
+from accounts_support import UserClient, form_csrf_token
 from decks_support import RIGHT
 from fastapi import FastAPI
 from fastapi.testclient import TestClient

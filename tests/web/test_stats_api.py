@@ -9,7 +9,7 @@ import statistics
 from typing import Any
 
 import pytest
-from conftest import UserClient, csrf_headers
+from accounts_support import UserClient, csrf_headers
 from decks_support import RIGHT, WRONG
 from fastapi import FastAPI
 from fastapi.testclient import TestClient

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conftest import UserClient
+from accounts_support import UserClient
 from decks_support import RIGHT, WRONG
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
