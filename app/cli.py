@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from app import account_commands, export_commands
+from app import account_commands, db_commands, export_commands, integration_commands, regrade_commands, serving
 from app.config import Settings
 
 CHECK_SEEDS = 200
@@ -22,8 +23,20 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="serve the web app")
     serve.add_argument("--host", default=settings.host, help=f"address to listen on (env HOST; {settings.host})")
     serve.add_argument("--port", type=int, default=settings.port, help=f"port (env PORT; {settings.port})")
-    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.add_argument(
+        "--workers",
+        type=serving.worker_count,
+        default=settings.web_concurrency,
+        help=f"worker processes (env WEB_CONCURRENCY; {settings.web_concurrency})",
+    )
+    serving.add_options(serve, settings)
     serve.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    serve.add_argument(
+        "--shutdown-timeout",
+        type=float,
+        default=settings.shutdown_timeout,
+        help=f"seconds to let requests finish on SIGTERM (env SHUTDOWN_TIMEOUT; {settings.shutdown_timeout:g})",
+    )
 
     commands.add_parser("migrate", help="apply the database migrations (env DATABASE_URL)")
 
@@ -38,6 +51,10 @@ def _parser(settings: Settings) -> argparse.ArgumentParser:
     export_commands.add_parsers(card_commands)
     _add_lti_parsers(commands)
     account_commands.add_parsers(commands)
+    db_commands.add_parsers(commands)
+    integration_commands.add_parsers(commands)
+    export_commands.add_deck_parsers(commands)
+    regrade_commands.add_parser(commands)
     return parser
 
 
@@ -61,14 +78,18 @@ def _add_lti_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParse
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    # Uvicorn lets the requests in flight finish on SIGTERM, then raises the signal again for its default
+    # action, which would report the process as killed (exit 143); a stop asked for and done cleanly exits 0.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     uvicorn.run(
         "app.main:create_app",
         factory=True,
         host=args.host,
         port=args.port,
-        workers=args.workers,
-        access_log=not args.no_access_log,
+        **serving.uvicorn_options(args),
+        timeout_graceful_shutdown=args.shutdown_timeout,
     )
+    signal.signal(signal.SIGTERM, previous)
     return 0
 
 
@@ -190,10 +211,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _migrate(settings)
     if args.command in ("users", "tokens"):
         return account_commands.run(settings, args)
+    if args.command == "webhooks":
+        return integration_commands.run(settings, args)
     if args.command == "lti":
         return _lti(settings, args)
+    if args.command == "db":
+        return db_commands.run(settings, args)
     if args.command == "outbox":
         return _outbox(settings)
+    if args.command == "decks":
+        return export_commands.run_decks(settings, args)
+    if args.command == "regrade":
+        return regrade_commands.run(settings, args)
     if args.cards_command in ("export", "import"):
         return export_commands.run(settings, args)
     if args.cards_command == "load":

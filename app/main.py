@@ -7,27 +7,35 @@ from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import anyio
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.config import Settings, get_settings
-from app.db.session import make_engine, make_sessionmaker
+from app.db.session import PoolOptions, make_engine, make_sessionmaker
+from app.metrics import count_stored_submissions
 from app.services.lti.outbox import outbox_worker
-from app.services.throttle import MemoryAttemptStore, SignInThrottle
+from app.services.readiness import warm_readiness
 from app.web import api
 from app.web.api import health
+from app.web.api_document import install_api_document
 from app.web.auth import install_auth
 from app.web.csrf import CsrfTokens, csrf_protect
 from app.web.errors import BodySizeLimit, install_error_handlers
+from app.web.forwarded import SecureCookiesOverHttps
 from app.web.guest import GuestCookieMiddleware, GuestSigner
 from app.web.lti import install_lti
+from app.web.observability import RequestObservability
+from app.web.outages import install_outage_handlers
 from app.web.pages import page_error_handlers
 from app.web.pages import router as pages_router
+from app.web.rate_limits import install_rate_limits
 from app.web.security import SecurityHeaders
 
 API_PREFIX = "/api/v1"
-# Room for two distributions of 10,000 entries written out in full; anything larger is refused unread.
-MAX_BODY_BYTES = 2 * 1024 * 1024
+# 1 MB: room for two distributions of 10,000 entries written out in full (about 0.5 MB); anything larger is
+# refused with a 413, unread when its Content-Length says so, and cut off at the limit when it comes chunked.
+MAX_BODY_BYTES = 1_000_000
 
 DESCRIPTION = """
 A tutor for knowledge distillation and the divergences behind it.
@@ -61,10 +69,11 @@ def static_dir() -> Path:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A configured app: ``create_app(Settings(database_url="sqlite:///./data/tutor.db"))``."""
     settings = settings or get_settings()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, pool=PoolOptions.from_settings(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        warm_readiness()  # the newest migration, read once now rather than by the first /readyz
         # Grades queued for LMSs are delivered in the background while the app serves.
         async with outbox_worker(
             factory=app.state.sessionmaker,
@@ -89,20 +98,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    # One slot per pooled connection: requests past that wait for a slot on the event loop rather than for a
+    # connection in a thread, which could starve the requests holding the connections (app.web.db.db_session).
+    # Shrinking the thread pool to the connection pool's size would not do: the requests holding connections
+    # between two hops still need a thread, and those waiting for a connection could still hold them all.
+    # SQLite's pool grows with the requests in flight (app.db.session.make_engine): no slots needed there.
+    pooled = settings.db_pool_size + settings.db_max_overflow
+    app.state.db_slots = None if engine.dialect.name == "sqlite" else anyio.CapacityLimiter(pooled)
+    count_stored_submissions(app.state.sessionmaker)  # for /metrics
     key = settings.signing_key()
     app.state.guest_signer = GuestSigner(key)
     app.state.csrf_tokens = CsrfTokens(key)
-    # Counted in this process; several servers would share a store (see app.services.throttle).
-    app.state.signin_throttle = SignInThrottle(MemoryAttemptStore())
+    # Rate limits and sign-in lock-outs, counted in Redis when REDIS_URL is set (shared by every server).
+    install_rate_limits(app, settings)
 
     install_error_handlers(app, page_handlers=page_error_handlers)
+    install_outage_handlers(app, retry_after=settings.db_retry_after)
     install_auth(app, key=key)
     install_lti(app, key=key)
     app.add_middleware(GuestCookieMiddleware, secure=settings.cookie_secure)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors)
+    app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors, hsts=settings.cookie_secure)
+    app.add_middleware(SecureCookiesOverHttps)
+    # Added last, so it is the outermost: its request id and timing cover every other middleware.
+    app.add_middleware(RequestObservability, access_log=settings.access_log)
     app.mount("/static", StaticFiles(directory=static_dir(), check_dir=False), name="static")
     app.include_router(health.router)
     app.include_router(api.router, prefix=API_PREFIX)
+    install_api_document(app, prefix=API_PREFIX)  # examples and headers in /openapi.json
     app.include_router(pages_router)
     return app

@@ -103,18 +103,25 @@ def test_serve_runs_the_app_factory_with_the_environments_address(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOST", "0.0.0.0")
     monkeypatch.setenv("PORT", "8123")
+    # serve hands these to its worker processes through the environment: restored after the test.
+    monkeypatch.setenv("ACCESS_LOG", "true")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
     monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append((args, kwargs)))
 
     assert main(["serve"]) == 0
     assert main(["serve", "--port", "9000", "--workers", "2", "--no-access-log"]) == 0
-    assert calls == [
+    # The options for workers, proxies and logs are checked in test_serving.py.
+    assert [
+        (args, {key: kwargs[key] for key in ("factory", "host", "port", "workers", "timeout_graceful_shutdown")})
+        for args, kwargs in calls
+    ] == [
         (
             ("app.main:create_app",),
-            {"factory": True, "host": "0.0.0.0", "port": 8123, "workers": 1, "access_log": True},
+            {"factory": True, "host": "0.0.0.0", "port": 8123, "workers": 1, "timeout_graceful_shutdown": 20.0},
         ),
         (
             ("app.main:create_app",),
-            {"factory": True, "host": "0.0.0.0", "port": 9000, "workers": 2, "access_log": False},
+            {"factory": True, "host": "0.0.0.0", "port": 9000, "workers": 2, "timeout_graceful_shutdown": 20.0},
         ),
     ]

@@ -32,6 +32,7 @@ def test_the_openapi_document_lists_every_endpoint_with_examples(client: TestCli
         "/api/v1/decks": {"get", "post"},
         "/api/v1/decks/{slug}": {"get", "put"},
         "/api/v1/decks/{slug}/cards/{card_slug}/submissions": {"post"},
+        "/api/v1/decks/{slug}/export": {"get"},
         "/api/v1/cards/{slug}/stats": {"get"},
         "/api/v1/decks/{slug}/stats": {"get"},
         "/api/v1/decks/{slug}/gradebook": {"get"},

@@ -25,19 +25,30 @@ from app.services.decks import (
 from app.services.idempotency import KeyRaced
 from app.services.scores import card_scores_for_learner, deck_score
 from app.services.submissions import SubmissionView, submit
+from app.web.api import deck_exports
 from app.web.api.integrations import acting_learner
 from app.web.auth import InstructorDep, OptionalUserDep, require_scope
 from app.web.deps import LearnerDep, OptionalLearnerDep, SessionDep, SlugPath
 from app.web.errors import ApiError
 from app.web.idempotency import IdempotencyGuard, IdempotencyKeyHeader, caller_scope
-from app.web.schemas import MAX_ANSWERS, SEED_LIMIT, Answer, ErrorResponse, ExternalId, SubmissionPublic
+from app.web.pagination import DEFAULT_LIMIT, PAGED, CursorQuery, LimitQuery, keyset_page
+from app.web.rate_limits import RATE_LIMITED, limit_submissions
+from app.web.schemas import (
+    MAX_ANSWERS,
+    SEED_LIMIT,
+    Answer,
+    DateTimeText,
+    ErrorResponse,
+    ExternalId,
+    SubmissionPublic,
+)
 
 router = APIRouter(prefix="/decks", tags=["decks"])
+router.include_router(deck_exports.router)  # GET /decks/{slug}/export, in a module of its own
 
 DeckSlugPath = Annotated[str, Path(max_length=100, description="The deck's slug, e.g. `course-foundations`")]
 SolutionPolicy = Literal["always", "after_correct", "after_due"]
 DeckStatus = Literal["draft", "published", "archived"]
-LIST_LIMIT: Final = 200
 
 _NOT_FOUND: Final[dict[int | str, dict[str, Any]]] = {
     404: {"model": ErrorResponse, "description": "No such deck that the caller can see"}
@@ -74,13 +85,17 @@ class _DeckFields(BaseModel):
 
     title: str = Field(description="Shown to learners")
     description: str = Field(default="", description="Markdown, shown at the top of the deck")
-    due_at: datetime | None = Field(
+    due_at: DateTimeText | None = Field(
         default=None, description="With a time zone; after it the deck takes no answers. Null: no due date"
     )
     cards: list[str] = Field(max_length=MAX_CARDS * 10, description="Card slugs in order (published cards only)")
-    max_attempts: int | None = Field(default=None, description="Attempts per card, 1 to 100; null for unlimited")
+    # Strict numbers: `true` is not one attempt, nor `false` a penalty of 0.
+    max_attempts: int | None = Field(
+        default=None, strict=True, description="Attempts per card, 1 to 100; null for unlimited"
+    )
     penalty_per_attempt: float = Field(
         default=0.0,
+        strict=True,
         description="Credit lost per attempt after the first, 0 to 1: the best of `max(0, score − p·(n−1))` counts",
     )
     show_solution: SolutionPolicy = Field(
@@ -124,6 +139,7 @@ class DeckSubmissionCreate(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={"examples": [{"answers": {"loss_a": "0.0268", "loss_b": "0.0452", "better": "Student A"}}]},
     )
 
@@ -253,9 +269,26 @@ def _invalid(exc: DeckInvalid) -> ApiError:
     return ApiError(422, [(where, message) for where, message in exc.problems])
 
 
-@router.get("", summary="The decks the caller can see", name="api_list_decks")
-def list_all(session: SessionDep, user: OptionalUserDep) -> list[DeckSummaryPublic]:
-    """Published decks; an instructor also gets their own drafts and archived decks, an administrator all."""
+@router.get("", summary="The decks the caller can see", name="api_list_decks", responses=PAGED)
+def list_all(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    user: OptionalUserDep,
+    limit: LimitQuery = DEFAULT_LIMIT,
+    cursor: CursorQuery = None,
+) -> list[DeckSummaryPublic]:
+    """Published decks by title; an instructor also gets their own drafts and archived decks, an administrator
+    all. A page at a time."""
+    decks = keyset_page(
+        request,
+        response,
+        limit=limit,
+        cursor=cursor,
+        kinds=(str, str),
+        fetch=lambda after, size: list_decks(session=session, user=user, limit=size, after=after),
+        position=lambda deck: [deck.title, deck.slug],
+    )
     return [
         DeckSummaryPublic.model_validate(
             {
@@ -267,7 +300,7 @@ def list_all(session: SessionDep, user: OptionalUserDep) -> list[DeckSummaryPubl
                 "card_count": d.card_count,
             }
         )
-        for d in list_decks(session=session, user=user, limit=LIST_LIMIT)
+        for d in decks
     ]
 
 
@@ -321,11 +354,12 @@ def replace(slug: DeckSlugPath, body: DeckUpdate, session: SessionDep, user: Ins
     summary="Answer a card inside a deck",
     name="api_create_deck_submission",
     response_model=DeckSubmissionPublic,
-    dependencies=[Depends(require_scope("submit"))],
+    dependencies=[Depends(require_scope("submit")), Depends(limit_submissions)],
     responses={
         403: {"model": ErrorResponse, "description": "A `learner` sent by a caller that is not an integration"},
         404: {"model": ErrorResponse, "description": "No published deck, or the card is not in it"},
         409: {"model": ErrorResponse, "description": "No attempts left on this card, or the deck is past its due date"},
+        429: RATE_LIMITED,
     },
 )
 def create_deck_submission(
