@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from event_loops import run_in_own_loop
 from served_app import ServedApp, fresh_database, prepare
 from sqlalchemy import func, select
 
@@ -126,7 +127,7 @@ def test_a_stop_lets_the_outbox_delivery_in_flight_finish_and_claims_no_other(da
             return time.monotonic() - stopping
 
     try:
-        waited = asyncio.run(run_then_stop())
+        waited = run_in_own_loop(run_then_stop)
         with factory() as session:
             messages = list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
     finally:

@@ -46,6 +46,7 @@ __all__ = [
     "external_learner",
     "find_submissions",
     "list_external_learners",
+    "submission_after",
 ]
 
 
@@ -132,7 +133,7 @@ class SubmissionRecord:
     external_id: str | None
 
 
-def _submission_after(cursor: str | None) -> tuple[datetime, int] | None:
+def submission_after(cursor: str | None) -> tuple[datetime, int] | None:
     position = cursor_position(cursor, (str, int))
     if position is None:
         return None
@@ -150,7 +151,7 @@ def find_submissions(
     *, session: Session, where: SubmissionFilter, limit: int = DEFAULT_LIMIT, cursor: str | None = None
 ) -> Page[SubmissionRecord]:
     """Submissions newest first, ``limit`` at a time after ``cursor``; raises CursorInvalid."""
-    after = _submission_after(cursor)
+    after = submission_after(cursor)
     query = (
         select(
             Submission.id,

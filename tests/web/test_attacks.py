@@ -5,7 +5,6 @@ and leaves the data as it was.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections.abc import Callable
 from typing import Any, Final
@@ -14,6 +13,7 @@ from urllib.parse import quote, urlencode
 import pytest
 from accounts_support import PASSWORD, MakeUser, UserClient, csrf_headers, form_csrf_token, signed_in
 from decks_support import RIGHT, load_example_deck
+from event_loops import run_in_own_loop
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
@@ -220,7 +220,7 @@ def test_a_chunked_body_without_a_length_is_cut_off_at_the_limit(app: FastAPI) -
                     (b"transfer-encoding", b"chunked")],
         "client": ("127.0.0.1", 50000), "server": ("testserver", 80),
     }
-    asyncio.run(app(scope, receive, send))  # type: ignore[arg-type]
+    run_in_own_loop(lambda: app(scope, receive, send))  # type: ignore[arg-type]
 
     assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 413
     assert pulled <= 1_000_000 // len(chunk) + 2  # a body that never ends is read only up to the limit

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from accounts_support import SECRET_KEY, MakeUser
+from event_loops import run_in_own_loop
 from fastapi import FastAPI
 
 from app.config import Settings
@@ -61,7 +62,7 @@ def test_fifty_concurrent_requests_share_two_connections_without_stalling(app: F
         else:
             requests.append(("GET", f"/api/v1/cards/{SLUG}", headers, None))
     started = time.perf_counter()
-    statuses = asyncio.run(_all_at_once(app, requests))
+    statuses = run_in_own_loop(lambda: _all_at_once(app, requests))
     elapsed = time.perf_counter() - started
     assert statuses == [201 if i % 2 else 200 for i in range(CONCURRENT)]
     assert elapsed < POOL_TIMEOUT  # nothing waited out the pool timeout

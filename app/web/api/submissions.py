@@ -11,7 +11,7 @@ from app.db.models import utcnow
 from app.services.deck_results import deck_result
 from app.services.errors import NotFound
 from app.services.idempotency import KeyRaced
-from app.services.integrations import CursorInvalid, SubmissionFilter, find_submissions
+from app.services.integrations import CursorInvalid, SubmissionFilter, find_submissions, submission_after
 from app.services.submissions import get_submission, submit
 from app.web.api.integrations import SubmissionListItem, acting_learner, may_integrate
 from app.web.auth import OptionalUserDep, require_scope
@@ -154,6 +154,10 @@ def list_own(
     elif learner_id is not None:
         raise ApiError(403, [("learner", "only an integration token (scope 'integrations') may read other learners")])
     elif learner is None:
+        try:
+            submission_after(cursor)  # nobody to list for, but a cursor that is not one is still refused
+        except CursorInvalid as exc:
+            raise bad_cursor(exc) from exc
         return []
     else:
         where = replace(where, learner_id=learner.id)
