@@ -48,6 +48,7 @@ bench: install-test
 	$(BIN)/python bench/divergence.py
 	@command -v wrk >/dev/null || { echo "bench/load.py needs wrk: apt-get install -y wrk"; exit 1; }
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/growth.py
 	$(BIN)/python bench/regrade.py
 

@@ -3,20 +3,19 @@
 ``readiness_problems(session=session)`` returns ``[]`` when the app can serve, else each problem as
 ``(check, message)``: ``("database", ...)`` when ``SELECT 1`` fails, ``("migrations", ...)`` when the database's
 ``alembic_version`` is not the newest migration. The newest revision is read from the migration scripts once
-per process (they do not change while it runs).
+per process (they do not change while it runs), at start by a thread of its own, so that the server does not
+wait for Alembic to load before it answers.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from functools import cache
 
-from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
-
-from app.db.migrate import head_revision
 
 logger = logging.getLogger(__name__)
 
@@ -24,15 +23,24 @@ logger = logging.getLogger(__name__)
 @cache
 def expected_head() -> str | None:
     """The newest migration's revision; raises FileNotFoundError when the migration scripts are missing."""
+    from app.db.migrate import head_revision  # Alembic takes a while to load: not on the way to the first answer
+
     return head_revision()
 
 
 def warm_readiness() -> None:
-    """Read the newest revision now (at start); a missing migrations folder is for /readyz to report."""
+    """Read the newest revision now; a missing migrations folder is for /readyz to report."""
     try:
         expected_head()
     except FileNotFoundError:
         logger.warning("readiness: the migration scripts are missing; /readyz will answer 503")
+
+
+def warm_readiness_in_background() -> threading.Thread:
+    """``warm_readiness()`` in a daemon thread, so the server answers while Alembic loads; returns the thread."""
+    thread = threading.Thread(target=warm_readiness, name="warm-readiness", daemon=True)
+    thread.start()
+    return thread
 
 
 def readiness_problems(*, session: Session) -> list[tuple[str, str]]:
@@ -41,6 +49,8 @@ def readiness_problems(*, session: Session) -> list[tuple[str, str]]:
         head = expected_head()
     except FileNotFoundError as exc:
         return [("migrations", str(exc))]
+    from alembic.runtime.migration import MigrationContext  # loaded by expected_head() already
+
     try:
         session.execute(text("SELECT 1"))
         current = MigrationContext.configure(session.connection()).get_current_revision()

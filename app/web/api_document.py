@@ -10,14 +10,16 @@ API's router gives every operation, since nothing of it can be invalid.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
 from starlette.routing import BaseRoute
 
-from app.web.api.examples import DEFAULT_ERRORS, EXAMPLES, Examples
 from app.web.idempotency import REPLAYED_HEADER
+
+if TYPE_CHECKING:
+    from app.web.api.examples import Examples
 
 IDEMPOTENCY_HEADER: Final = "Idempotency-Key"
 _JSON: Final = "application/json"
@@ -39,6 +41,9 @@ def install_api_document(app: FastAPI, *, prefix: str) -> None:
 
 def complete(document: dict[str, Any], *, routes: Sequence[BaseRoute], prefix: str) -> None:
     """Add the examples and headers to ``document``'s operations under ``prefix`` (in place)."""
+    # The catalogue is large and only this needs it: loaded with the first /openapi.json, not at start.
+    from app.web.api.examples import EXAMPLES, Examples
+
     schemas = document.get("components", {}).get("schemas", {})
     # Included routers are walked the way FastAPI walks them to write the document, prefixes applied.
     for route in iter_route_contexts(routes):
@@ -114,6 +119,8 @@ def _error_example(code: int, response: dict[str, Any], examples: Examples) -> N
     content = response.get("content", {}).get(_JSON)
     if content is None or _has_example(content):
         return
+    from app.web.api.examples import DEFAULT_ERRORS  # loaded by complete() already
+
     given = examples.errors.get(code) or DEFAULT_ERRORS.get(code)
     if given is None:
         return

@@ -14,7 +14,6 @@ from typing import Any, Final
 from xml.etree.ElementTree import tostring
 
 import nh3
-from latex2mathml.converter import convert_to_element
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
 from markdown_it.rules_core import StateCore
@@ -67,6 +66,9 @@ _ESCAPED_REFERENCE: Final = re.compile(r"&amp;(#x[0-9A-Fa-f]+;)")
 
 def latex_to_mathml(latex: str, *, display: bool) -> str:
     """One formula as a ``<math>`` element; LaTeX that cannot be converted is shown as escaped source."""
+    # latex2mathml loads its symbol tables on import: with the first formula rather than when the app starts.
+    from latex2mathml.converter import convert_to_element
+
     try:
         element = convert_to_element(latex, display="block" if display else "inline")
     # latex2mathml raises a dozen unrelated Exception subclasses (and IndexError) for malformed input.

@@ -11,15 +11,16 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from joserfc import jwt
-from joserfc.jwk import RSAKey
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db.integrations import LtiKey
 from app.db.models import utcnow
+
+if TYPE_CHECKING:
+    from joserfc.jwk import RSAKey
 
 KEY_BITS: Final = 2048
 SIGNING_ALGORITHM: Final = "RS256"
@@ -29,6 +30,8 @@ MAX_PUBLISHED_KEYS: Final = 20  # bounds the key set however often keys are rota
 
 def generate_key_pair(kid: str) -> RSAKey:
     """A new RSA key pair for signing, named ``kid``."""
+    from joserfc.jwk import RSAKey  # joserfc loads cryptography: only when a key is made, not at start
+
     return RSAKey.generate_key(KEY_BITS, parameters={"kid": kid, "use": "sig", "alg": SIGNING_ALGORITHM})
 
 
@@ -81,6 +84,9 @@ def published_keys(*, session: Session, now: datetime | None = None) -> dict[str
 
 def sign(*, session: Session, claims: Mapping[str, Any], now: datetime | None = None) -> str:
     """A JWT of ``claims`` signed RS256 with the active key, its ``kid`` in the header."""
+    from joserfc import jwt  # joserfc loads cryptography: only when something is signed, not at start
+    from joserfc.jwk import RSAKey
+
     row = active_key(session=session, now=now)
     key = RSAKey.import_key(row.private_pem, parameters={"kid": row.kid})
     return jwt.encode({"alg": SIGNING_ALGORITHM, "kid": row.kid}, dict(claims), key, algorithms=[SIGNING_ALGORITHM])

@@ -22,8 +22,6 @@ from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
-from joserfc import jwt
-from joserfc.errors import BadSignatureError, JoseError
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -204,6 +202,10 @@ def _verified_claims(
         raise LaunchError(f"The platform's keys could not be fetched: {exc}.", status_code=502) from exc
     if key is None:
         raise LaunchError(f"The platform's key set ({platform.jwks_url}) has no key with kid '{kid}'.")
+    # joserfc loads cryptography: imported by the first launch rather than when the app starts.
+    from joserfc import jwt
+    from joserfc.errors import BadSignatureError, JoseError
+
     try:
         decoded = jwt.decode(token, key, algorithms=[ALGORITHM])
     except BadSignatureError as exc:

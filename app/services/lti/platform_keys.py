@@ -11,11 +11,12 @@ import json
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import httpx
-from joserfc.errors import JoseError
-from joserfc.jwk import RSAKey
+
+if TYPE_CHECKING:
+    from joserfc.jwk import RSAKey
 
 MAX_KEYSET_BYTES: Final = 256 * 1024
 MAX_KEYS: Final = 100
@@ -33,6 +34,10 @@ class _Fetched:
 
 def parse_key_set(body: bytes) -> dict[str, RSAKey]:
     """The RSA signing keys of a JWKS document by kid (keys for other uses or types are skipped)."""
+    # joserfc loads cryptography: imported by the first key set read rather than when the app starts.
+    from joserfc.errors import JoseError
+    from joserfc.jwk import RSAKey
+
     try:
         document: Any = json.loads(body)
     except ValueError as exc:
