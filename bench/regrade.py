@@ -8,8 +8,9 @@ answer is the learner's expected value off by a relative error drawn from a fixe
 0.4%, 4 in 100 off by 1.5%, 6 in 100 far off), so the tolerance change moves the few near the margin. The
 stored results are graded by the domain grader (once per variant, part and answer, then reused). Then a
 second version of the card widens the tolerance from rtol 0.01 to 0.02 and `regrade_card` runs: the time of
-the whole run (wall clock, and the CPU time of this process, which includes SQLite's work but not
-PostgreSQL's), with the counts it reports. Figures go to bench/results.json under "regrade".
+the whole run (wall clock, split into the checking and the writing stage, and the CPU time of this process,
+which includes SQLite's work but not PostgreSQL's), with the counts it reports. Figures go to
+bench/results.json under "regrade".
 """
 
 from __future__ import annotations
@@ -159,9 +160,16 @@ def run(kind: str, size: int) -> dict[str, Any]:
             load_cards(session=session, path=changed)
 
         with factory() as session:
+            stages: dict[str, float] = {}  # when each stage last reported progress
+
+            def progress(stage: str, done: int, total: int) -> None:
+                stages[stage] = time.perf_counter()
+
             started, cpu = time.perf_counter(), time.process_time()
-            report = regrade_card(session=session, slug=SLUG)
+            report = regrade_card(session=session, slug=SLUG, progress=progress)
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        checked = stages.get("checking", started) - started
+        written = seconds - checked
         with engine.connect() as connection:
             stored = connection.scalar(text("SELECT COUNT(*) FROM submission WHERE score = 1.0"))
         engine.dispose()
@@ -172,6 +180,9 @@ def run(kind: str, size: int) -> dict[str, Any]:
         "now_wrong": report.now_wrong,
         "changed": report.changed,
         "seconds": round(seconds, 1),
+        "checking_s": round(checked, 1),
+        "writing_s": round(written, 1),
+        "ms_per_changed_submission": round(1000 * written / max(report.changed, 1), 3),
         "cpu_seconds_in_process": round(cpu, 1),  # SQLite's work included; PostgreSQL's server is apart
         "submissions_per_s": round(report.submissions / seconds),
         "seed_s": round(seeded, 1),
@@ -180,7 +191,7 @@ def run(kind: str, size: int) -> dict[str, Any]:
     }
     print(
         f"{kind:<11}{report.submissions:>11,}{report.parts:>11,}{report.now_right:>10,}{report.now_wrong:>10,}"
-        f"{report.changed:>10,}{seconds:>10.1f}{cpu:>8.1f}{seeded:>8.1f}"
+        f"{report.changed:>10,}{seconds:>10.1f}{checked:>8.1f}{written:>8.1f}{cpu:>8.1f}{seeded:>8.1f}"
     )
     return figures
 
@@ -194,7 +205,7 @@ def main() -> None:
     kinds = ["sqlite", "postgresql"] if args.database == "both" else [args.database]
     print(
         f"{'database':<11}{'subs':>11}{'numeric':>11}{'→ right':>10}{'→ wrong':>10}{'changed':>10}"
-        f"{'regrade s':>10}{'cpu s':>8}{'seed s':>8}"
+        f"{'regrade s':>10}{'check s':>8}{'write s':>8}{'cpu s':>8}{'seed s':>8}"
     )
     found = {
         "card": SLUG,

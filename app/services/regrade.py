@@ -14,7 +14,9 @@ verdict flips (or whose answer text could not be read back) go to the second pas
 graded by the domain's own grader (once per variant and answer) for its feedback and misconception, and the
 submissions are written in bulk. A part whose verdict stays keeps its stored result as it was written. Each
 chunk of writes is committed on its own: a run that stops half-way can simply be run again. The card's
-running tallies follow the writes through their triggers. Scores already sent to an LMS are not sent again.
+running tallies follow the writes: through their triggers on SQLite; on PostgreSQL by one grouped adjustment per
+table and chunk (``card_tallies.rescore_in_bulk``), as the row triggers would rewrite the same few tally rows once
+per changed row. Scores already sent to an LMS are not sent again.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from app.db.models import Card, CardTally, CardVersion, PartTally, Submission, S
 from app.domain.cards import CardSpec, PartSpec, Tolerance, Variant, generate
 from app.domain.grading import AnswerFormatError, grade, parse_number
 from app.domain.misconceptions import within_tolerance
+from app.services.card_tallies import rescore_in_bulk
 from app.services.catalog import stored_spec
 from app.services.errors import NotFound
 
@@ -182,8 +185,8 @@ def _flips(rows: Sequence[Any], versions: _Versions, numbers: dict[str, float]) 
     text is parsed once (``numbers`` is the cache), each distinct variant computed once; the rest is columns.
     """
     ids, version_ids, seeds, keys, texts, verdicts = zip(*rows, strict=True)
-    for text in set(texts).difference(numbers):
-        numbers[text] = _number(text)
+    for answer in set(texts).difference(numbers):
+        numbers[answer] = _number(answer)
     for version_id, seed, key in set(zip(version_ids, seeds, keys, strict=True)):
         versions.expected_value(version_id, seed, key)  # fills the cache read below
     for version_id, key in set(zip(version_ids, keys, strict=True)):
@@ -251,11 +254,14 @@ def _score(parts: Sequence[Mapping[str, Any]], weights: Mapping[str, float]) -> 
 def _write(session: Session, versions: _Versions, ids: Sequence[int], *, dry_run: bool) -> int:
     """Grade the numeric parts of submissions ``ids`` again and store those whose grade changed (unless
     ``dry_run``); returns how many changed. Every other stored part result is kept as it is."""
-    rows = session.execute(
+    query = (
         select(Submission.id, Submission.card_version_id, Submission.seed, Submission.answers, Submission.results)
         .where(Submission.id.in_(ids))
         .order_by(Submission.id)
-    ).all()
+    )
+    # Locked until the commit (PostgreSQL; SQLite locks the whole database anyway): the tallies are adjusted
+    # from the values read here.
+    rows = session.execute(query if dry_run else query.with_for_update()).all()
     submissions: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     for submission_id, version_id, seed, answers, results in rows:
@@ -283,7 +289,24 @@ def _write(session: Session, versions: _Versions, ids: Sequence[int], *, dry_run
             for old, new in zip(stored_parts, new_parts, strict=True)
             if new is not old and (old.get("correct"), old.get("score")) != (new["correct"], new["score"])
         ]
-    if submissions and not dry_run:
+    if submissions and not dry_run and session.get_bind().dialect.name == "postgresql":
+        rescore_in_bulk(
+            connection=session.connection(),
+            submissions=[
+                {"id": row["b_id"], "score": row["b_score"], "results": row["b_results"]} for row in submissions
+            ],
+            parts=[
+                {
+                    "submission_id": row["b_submission"],
+                    "part_key": row["b_key"],
+                    "score": row["b_score"],
+                    "correct": row["b_correct"],
+                    "misconception": row["b_misconception"],
+                }
+                for row in parts
+            ],
+        )
+    elif submissions and not dry_run:
         connection = session.connection()
         connection.execute(
             update(Submission)

@@ -162,8 +162,15 @@ def _sqlite_changed(columns: Sequence[str]) -> str:
     return "WHEN " + " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in columns)
 
 
+# A transaction that sets this to 'off' (SET LOCAL, PostgreSQL only) adjusts the tallies for its updates itself,
+# in one grouped statement per table (app.services.card_tallies.rescore_in_bulk, used by a regrade): the
+# row triggers would update the same few tally rows once per changed row, each time a new row version.
+TALLIES_SETTING: Final = "tutor.update_tallies"
+
+
 def _postgresql_changed(columns: Sequence[str]) -> str:
-    return "WHEN (" + " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in columns) + ")"
+    changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in columns)
+    return f"WHEN (current_setting('{TALLIES_SETTING}', true) IS DISTINCT FROM 'off' AND ({changed}))"
 
 
 def _plpgsql(name: str, branches: list[tuple[str, list[str]]], returned: str = "NULL") -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from tallies_support import same
 
@@ -129,6 +129,24 @@ def test_a_narrower_tolerance_makes_answers_wrong_and_names_their_mistake(
     assert wrong is not None and wrong.score == pytest.approx(0.5)
     loss = wrong.results["parts"][0]
     assert (loss["correct"], loss["score"]) == (False, 0.0) and "Not quite" in loss["feedback"]
+    admin = User(email="admin@example.org", password_hash="not-a-hash", role="admin")
+    session.add(admin)
+    session.commit()
+    stats = card_stats(session=session, viewer=admin, slug="two-students")
+    same(stats, scanned_card_stats(session=session, viewer=admin, slug="two-students"))
+    assert [w.count for p in stats.parts if p.key == "loss_a" for w in p.wrong_answers] == [1]
+    # Writes after a regrade, in the same session, still move the tallies themselves.
+    session.execute(update(Submission).where(Submission.id == ids[0]).values(score=0.25))
+    session.execute(
+        update(SubmissionPart)
+        .where(SubmissionPart.submission_id == ids[1], SubmissionPart.part_key == "loss_a")
+        .values(score=1.0, correct=True)
+    )
+    session.commit()
+    same(
+        card_stats(session=session, viewer=admin, slug="two-students"),
+        scanned_card_stats(session=session, viewer=admin, slug="two-students"),
+    )
     # Only the submissions of the version asked for: version 2 has none.
     assert regrade_card(session=session, slug="two-students", version=2).submissions == 0
 
