@@ -15,7 +15,7 @@ from app.config import Settings, get_settings
 from app.db.session import PoolOptions, make_engine, make_sessionmaker
 from app.metrics import count_stored_submissions
 from app.services.lti.outbox import outbox_worker
-from app.services.readiness import warm_readiness
+from app.services.readiness import warm_readiness_in_background
 from app.web import api
 from app.web.api import health
 from app.web.api_document import install_api_document
@@ -73,7 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        warm_readiness()  # the newest migration, read once now rather than by the first /readyz
+        # The newest migration, read once now rather than by the first /readyz; in a thread, as loading Alembic
+        # would hold back the first answer.
+        warm_readiness_in_background()
         # Grades queued for LMSs are delivered in the background while the app serves.
         async with outbox_worker(
             factory=app.state.sessionmaker,

@@ -86,6 +86,11 @@ def _after_flush(session: Session, flush_context: Any) -> None:
         session.info[_NEW_SUBMISSIONS] = session.info.get(_NEW_SUBMISSIONS, 0) + added
 
 
+def note_stored_submissions(session: Session, added: int) -> None:
+    """Count ``added`` submissions written with a Core insert (no ORM flush sees them) when the session commits."""
+    session.info[_NEW_SUBMISSIONS] = session.info.get(_NEW_SUBMISSIONS, 0) + added
+
+
 def _after_commit(session: Session) -> None:
     added = session.info.pop(_NEW_SUBMISSIONS, 0)
     if added:

@@ -9,12 +9,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, event, select
+from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
 
 from app.db.models import ApiToken, User, utcnow
 from app.services.errors import NotFound
@@ -137,6 +139,7 @@ def revoke_token(
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         session.commit()
+    forget_cached_tokens()  # refused from this process's very next request (the flush has emptied it already)
     return token
 
 
@@ -150,25 +153,107 @@ class TokenUser:
 
 
 # Built once, token and owner in one query: every API request runs it, and building a select costs more than
-# running this one. No cache in front of it, so a revoked token is refused from the very next request.
+# running this one.
 _TOKEN_AND_USER = (
     select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == bindparam("hash"))
 )
+
+# --- a short cache of live tokens ----------------------------------------------------------------------------
+# Looking a token up costs about a millisecond of CPU, as much as the rest of a submission's database work. A
+# live token's owner is kept for CACHE_SECONDS in this process. Revoking a token, or any ORM change to a user or
+# a token made in this process, empties the cache at once; a change made by another process (another server, a
+# `tutor` command) is seen by this one at most CACHE_SECONDS later. Only live tokens are kept, so an unknown or
+# revoked token always reaches the database.
+CACHE_SECONDS: Final = 2.0
+CACHE_SIZE: Final = 10_000
+
+
+@dataclass(frozen=True)
+class _Cached:
+    expires: float  # time.monotonic()
+    user: User  # detached, never attached itself: each hit merges a copy into the caller's session
+    scopes: frozenset[str]
+    token_id: int
+    last_used_at: datetime | None
+
+
+_cache: dict[str, _Cached] = {}
+_cache_lock = threading.Lock()
+
+
+def forget_cached_tokens() -> None:
+    """Empty this process's cache of live tokens (a token or user changed)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def _remember(token_hash: str, entry: _Cached) -> None:
+    with _cache_lock:
+        if len(_cache) >= CACHE_SIZE:
+            _cache.clear()  # a flood of distinct tokens: start over rather than track ages
+        _cache[token_hash] = entry
+
+
+def _detached_copy(user: User) -> User:
+    copy = User(**{column.key: getattr(user, column.key) for column in User.__mapper__.column_attrs})
+    make_transient_to_detached(copy)
+    return copy
+
+
+@event.listens_for(Session, "after_flush")
+def _after_flush(session: Session, flush_context: object) -> None:
+    if any(isinstance(row, User | ApiToken) for row in (*session.dirty, *session.deleted)):
+        forget_cached_tokens()
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _on_execute(state: ORMExecuteState) -> None:
+    # A bulk UPDATE or DELETE of users or tokens (a role changed, sessions ended) bypasses the flush.
+    mapper = state.bind_mapper
+    if (state.is_update or state.is_delete) and mapper is not None and mapper.class_ in (User, ApiToken):
+        forget_cached_tokens()
+
+
+def cached_token_user(*, session: Session, secret: str, now: datetime | None = None) -> TokenUser | None:
+    """The user behind a live token when this process saw it in the last ``CACHE_SECONDS``, else None.
+
+    No query: the owner is merged into ``session`` as it was then, so an async caller needs no thread for it.
+    """
+    cached = _cache.get(hash_token(secret))
+    if cached is None or cached.expires <= time.monotonic():
+        return None
+    if cached.last_used_at is None or (now or utcnow()) - cached.last_used_at >= LAST_USED_RESOLUTION:
+        return None  # its last use is due to be written again
+    return TokenUser(user=session.merge(cached.user, load=False), scopes=cached.scopes, token_id=cached.token_id)
 
 
 def authenticate_token(*, session: Session, secret: str, now: datetime | None = None) -> TokenUser | None:
     """The user behind a live token, or None for a malformed, unknown or revoked one."""
     if not _TOKEN.fullmatch(secret):
         return None
-    found = session.execute(_TOKEN_AND_USER, {"hash": hash_token(secret)}).one_or_none()
+    moment = now or utcnow()
+    hit = cached_token_user(session=session, secret=secret, now=moment)
+    if hit is not None:
+        return hit
+    token_hash = hash_token(secret)
+    found = session.execute(_TOKEN_AND_USER, {"hash": token_hash}).one_or_none()
     if found is None:
         return None
     token, user = found
     if token.revoked_at is not None:
         return None
-    moment = now or utcnow()
     if token.last_used_at is None or moment - token.last_used_at >= LAST_USED_RESOLUTION:
         token.last_used_at = moment
         session.commit()
     scopes = frozenset(token.scopes) & frozenset(allowed_scopes(user.role))
+    _remember(
+        token_hash,
+        _Cached(
+            expires=time.monotonic() + CACHE_SECONDS,
+            user=_detached_copy(user),
+            scopes=scopes,
+            token_id=token.id,
+            last_used_at=token.last_used_at,
+        ),
+    )
     return TokenUser(user=user, scopes=scopes, token_id=token.id)

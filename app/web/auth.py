@@ -28,11 +28,12 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.db.models import User
 from app.services.accounts import get_user, is_admin, is_instructor
-from app.services.tokens import authenticate_token
+from app.services.tokens import TokenUser, authenticate_token, cached_token_user
 from app.web import guest
 from app.web.db import SessionDep
 from app.web.errors import is_api_request
@@ -140,21 +141,24 @@ def _unauthorised(message: str) -> HTTPException:
     return HTTPException(401, message, headers={"WWW-Authenticate": 'Bearer realm="api"'})
 
 
+def _token_caller(request: Request, found: TokenUser | None) -> User:
+    if found is None:
+        raise HTTPException(
+            401,
+            "the bearer token is not valid: it is unknown, revoked or malformed",
+            headers={"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'},
+        )
+    if request.method in SAFE_METHODS and "read" not in found.scopes:
+        raise HTTPException(403, "this token lacks the scope 'read'")
+    request.state.scopes = found.scopes
+    request.state.token_id = found.token_id
+    return found.user
+
+
 def _resolve(request: Request, session: Session) -> User | None:
     token = bearer_token(request)
     if token is not None:
-        found = authenticate_token(session=session, secret=token)
-        if found is None:
-            raise HTTPException(
-                401,
-                "the bearer token is not valid: it is unknown, revoked or malformed",
-                headers={"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'},
-            )
-        if request.method in SAFE_METHODS and "read" not in found.scopes:
-            raise HTTPException(403, "this token lacks the scope 'read'")
-        request.state.scopes = found.scopes
-        request.state.token_id = found.token_id
-        return found.user
+        return _token_caller(request, authenticate_token(session=session, secret=token))
     payload = session_payload(request)
     if payload is None:
         return None
@@ -165,7 +169,7 @@ def _resolve(request: Request, session: Session) -> User | None:
     return user
 
 
-def current_user(request: Request, session: SessionDep) -> User | None:
+def current_user(request: Request, session: Session) -> User | None:
     """The signed-in user or the token's user, None for a guest; an invalid bearer token is a 401."""
     state = request.state
     if getattr(state, _STATE_RESOLVED, False):
@@ -180,7 +184,29 @@ def current_user(request: Request, session: SessionDep) -> User | None:
     return user
 
 
-OptionalUserDep = Annotated[User | None, Depends(current_user)]
+async def caller(request: Request, session: SessionDep) -> User | None:
+    """``current_user`` as a dependency: in the event loop when a token seen in the last seconds answers it.
+
+    Only a lookup in the database needs a thread; a hop to the thread pool and back costs about as much as the
+    cached lookup itself, and an API client sends its token with every request.
+    """
+    state = request.state
+    if not getattr(state, _STATE_RESOLVED, False):
+        token = bearer_token(request)
+        found = None if token is None else cached_token_user(session=session, secret=token)
+        if found is not None:
+            state.session_id = None
+            state.scopes = None
+            state.token_id = None
+            state.user = _token_caller(request, found)
+            setattr(state, _STATE_RESOLVED, True)
+            return found.user
+        return await run_in_threadpool(current_user, request, session)
+    cached: User | None = state.user
+    return cached
+
+
+OptionalUserDep = Annotated[User | None, Depends(caller)]
 
 
 def token_scopes(request: Request) -> frozenset[str] | None:

@@ -82,7 +82,8 @@ class IdempotencyGuard:
         location: Callable[[int], str],
     ) -> IdempotencyGuard:
         """Look the key up; ``replay`` is set when it answered this request before; 422 for another request."""
-        request_hash = fingerprint(method=request.method, path=request.url.path, body=body)
+        # Only a key is ever compared with the request it came with: without one, hashing the body is wasted.
+        request_hash = "" if key is None else fingerprint(method=request.method, path=request.url.path, body=body)
         guard = cls(session=session, scope=scope, key=key, request_hash=request_hash, location=location)
         if key is not None:
             try:

@@ -6,8 +6,10 @@ from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
-from app.db.models import utcnow
+from app.db.models import User, utcnow
 from app.services.deck_results import deck_result
 from app.services.errors import NotFound
 from app.services.idempotency import KeyRaced
@@ -15,7 +17,7 @@ from app.services.integrations import CursorInvalid, SubmissionFilter, find_subm
 from app.services.submissions import get_submission, submit
 from app.web.api.integrations import SubmissionListItem, acting_learner, may_integrate
 from app.web.auth import OptionalUserDep, require_scope
-from app.web.deps import LearnerDep, OptionalLearnerDep, SessionDep, SlugPath
+from app.web.deps import OptionalLearnerDep, SessionDep, SlugPath, current_learner
 from app.web.errors import ApiError
 from app.web.idempotency import IdempotencyGuard, IdempotencyKeyHeader, caller_scope
 from app.web.pagination import DEFAULT_LIMIT, PAGE_HEADERS, CursorQuery, LimitQuery, bad_cursor, next_page, parse_time
@@ -57,11 +59,10 @@ def submission_path(request: Request, ident: int) -> str:
         429: RATE_LIMITED,
     },
 )
-def create_submission(
+async def create_submission(
     slug: SlugPath,
     body: SubmissionCreate,
     session: SessionDep,
-    learner: LearnerDep,
     user: OptionalUserDep,
     request: Request,
     response: Response,
@@ -73,12 +74,37 @@ def create_submission(
     is a 422 naming ``answers.<key>``, and nothing is stored. An integration token may name the learner
     (``"learner": "lms-user-123"``). With an ``Idempotency-Key`` a retry returns the first response.
     """
+    # All the database work (the caller's learner, the key, the submission) in one trip to the thread pool: a
+    # sync route and a sync learner dependency would each make one, and each costs as much as a short query.
+    return await run_in_threadpool(
+        _create,
+        slug=slug,
+        body=body,
+        session=session,
+        user=user,
+        request=request,
+        response=response,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _create(
+    *,
+    slug: str,
+    body: SubmissionCreate,
+    session: Session,
+    user: User | None,
+    request: Request,
+    response: Response,
+    idempotency_key: str | None,
+) -> Response | SubmissionPublic:
+    learner = current_learner(request, session, user)
     target = acting_learner(request=request, session=session, user=user, caller=learner, external_id=body.learner)
     guard = IdempotencyGuard.open(
         request,
         session,
         key=idempotency_key,
-        body=body.model_dump(mode="json"),
+        body=body.model_dump(mode="json") if idempotency_key is not None else {},  # only read with a key
         scope=caller_scope(request, user, learner),
         location=lambda ident: submission_path(request, ident),
     )
@@ -96,7 +122,8 @@ def create_submission(
     except KeyRaced:
         return guard.winner()
     response.headers["Location"] = submission_path(request, view.id)
-    return SubmissionPublic.build(view)
+    built = guard.built  # made once, before the commit, for the key's stored copy
+    return built if isinstance(built, SubmissionPublic) else SubmissionPublic.build(view)
 
 
 @router.get(
