@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from app.domain import misconceptions
+from app.domain import misconceptions, wrong_formulas
 from app.domain.cards import PartSpec, Tolerance
 from app.domain.expressions import evaluate
 from app.domain.misconceptions import _WrongResults, diagnose
@@ -29,13 +29,13 @@ WRONG = {
 def counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts evaluations of the answer expression (the survey and each wrong formula), on a fresh cache."""
     calls: list[int] = []
-    real = misconceptions.expressions.evaluate
+    real = wrong_formulas.expressions.evaluate
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(misconceptions.expressions, "evaluate", counting)
+    monkeypatch.setattr(wrong_formulas.expressions, "evaluate", counting)
     monkeypatch.setattr(misconceptions, "_known", _WrongResults(maxsize=2))
     return calls
 
