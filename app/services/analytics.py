@@ -25,63 +25,28 @@ from sqlalchemy.orm import Session
 
 from app.db.models import Card, CardVersion, Deck, DeckCard, Submission, SubmissionPart, User
 from app.services.accounts import can_edit
+from app.services.analytics_records import CardStats, DeckStats, PartStats, WrongAnswer
 from app.services.card_tallies import card_sums, part_sums, top_wrong_answers
 from app.services.catalog import stored_spec
 from app.services.errors import Forbidden, NotFound
 from app.services.scores import penalised_score
 from app.services.stat_formulas import Bucket, at_least_columns, from_thresholds, histogram, merged, pearson
 
+__all__ = [
+    "TOP_WRONG",
+    "CardStats",
+    "DeckStats",
+    "PartStats",
+    "WrongAnswer",
+    "card_stats",
+    "deck_stats",
+    "scanned_card_stats",
+]
+
 # A query of any columns: the helpers below add aggregates to whatever their callers select.
 AnySelect: TypeAlias = Select[*tuple[Any, ...]]
 
 TOP_WRONG: Final = 5  # the most frequent wrong answers kept per part
-
-
-@dataclass(frozen=True)
-class WrongAnswer:
-    answer: str
-    misconception: str | None  # the code of the mistake the answer matched, e.g. ``reverse_kl``
-    count: int
-
-
-@dataclass(frozen=True)
-class PartStats:
-    key: str
-    kind: str
-    label: str
-    answered: int  # submissions with this part
-    graded: int  # of them with a score (text parts wait for a person)
-    correct: int
-    facility: float | None  # mean score of the graded answers: 1 = everyone right
-    discrimination: float | None  # Pearson's r with the total; None with fewer than 2 pairs or no spread
-    discrimination_n: int  # the pairs r is computed over
-    wrong_answers: tuple[WrongAnswer, ...]
-
-
-@dataclass(frozen=True)
-class CardStats:
-    slug: str
-    title: str
-    submissions: int
-    learners: int
-    mean_score: float | None
-    pending: int  # submissions with a written part awaiting a grade
-    parts: tuple[PartStats, ...]
-    histogram: tuple[Bucket, ...]
-
-
-@dataclass(frozen=True)
-class DeckStats:
-    slug: str
-    title: str
-    submissions: int
-    learners: int
-    mean_score: float | None  # over the deck's submissions
-    mean_total: float | None  # over the learners' deck scores
-    pending: int
-    histogram: tuple[Bucket, ...]  # of submission scores
-    total_histogram: tuple[Bucket, ...]  # of the learners' deck scores
-    cards: tuple[CardStats, ...]  # in deck order, each over the deck's submissions only
 
 
 # --- access -----------------------------------------------------------------------------------------------

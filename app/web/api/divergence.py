@@ -5,8 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from app.domain import divergence as dv
+from app.web.divergence_schemas import (
+    DistillationLossRequest,
+    DistillationLossResult,
+    DivergenceRequest,
+    DivergenceResult,
+)
 from app.web.errors import ApiError
-from app.web.schemas import DistillationLossRequest, DistillationLossResult, DivergenceRequest, DivergenceResult
 
 router = APIRouter(tags=["calculators"])
 

@@ -13,6 +13,7 @@ from app.web.pages import (
     cards,
     decks,
     docs,
+    instructor_card_history,
     instructor_cards,
     instructor_decks,
     instructor_grading,
@@ -26,6 +27,7 @@ router.include_router(cards.router)
 router.include_router(results.router)
 router.include_router(decks.router)
 router.include_router(instructor_cards.router)
+router.include_router(instructor_card_history.router)
 router.include_router(instructor_decks.router)
 router.include_router(instructor_grading.router)
 router.include_router(instructor_stats.router)

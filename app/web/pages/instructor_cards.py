@@ -1,4 +1,4 @@
-"""The instructor's card pages: the list, the YAML editor and the form, preview, the seed test, history.
+"""The instructor's card pages: the list, the YAML editor and the form, preview and the seed test.
 
 Everything works without JavaScript. A spec that does not validate is shown again exactly as typed, with
 every problem listed by field, line and message, and nothing is saved. Who may see or change a card is
@@ -62,7 +62,7 @@ solution: |
 """
 
 
-def _guarded(request: Request, run: Callable[[], Response]) -> Response:
+def guarded(request: Request, run: Callable[[], Response]) -> Response:
     """``run()``, with the services' refusals answered as pages."""
     try:
         return run()
@@ -72,7 +72,7 @@ def _guarded(request: Request, run: Callable[[], Response]) -> Response:
         return error_page(request, status_code=403, heading="Not yours to change", message=f"{exc}.")
 
 
-def _card_urls(request: Request, slug: str) -> dict[str, str]:
+def card_urls(request: Request, slug: str) -> dict[str, str]:
     return {
         name: url_path(request, route, slug=slug)
         for name, route in (
@@ -149,7 +149,7 @@ def _editor(
         "notice": notice,
         "editable": editable,
         "action": action,
-        "urls": _card_urls(request, card.slug) if card else None,
+        "urls": card_urls(request, card.slug) if card else None,
         "stats_url": _stats_url(request, card.slug) if card else None,
         "nav": "instructor",
     }
@@ -206,7 +206,7 @@ def edit_card_page(
         notice = _saved_notice(saved, card)
         return _editor(request, text=spec_to_yaml(card.spec), user=user, card=card, notice=notice)
 
-    return _guarded(request, run)
+    return guarded(request, run)
 
 
 @router.post("/cards/{slug}/edit", name="page_card_save")
@@ -222,7 +222,7 @@ def save_card_page(request: Request, slug: str, session: SessionDep, user: Instr
         outcome = "version" if saved.new_version else "unchanged"
         return RedirectResponse(url_path(request, "page_card_edit", slug=slug) + f"?saved={outcome}", status_code=303)
 
-    return _guarded(request, run)
+    return guarded(request, run)
 
 
 @router.post("/cards/{slug}/status", name="page_card_status")
@@ -237,7 +237,7 @@ def status_page(request: Request, slug: str, session: SessionDep, user: Instruct
         authoring.set_status(session=session, user=user, slug=slug, status=status)
         return RedirectResponse(url_path(request, "page_card_edit", slug=slug) + f"?saved={status}", status_code=303)
 
-    return _guarded(request, run)
+    return guarded(request, run)
 
 
 # --- the form for the common card ---------------------------------------------------------------------
@@ -323,7 +323,7 @@ def answer_views(spec: CardSpec, variant: Variant) -> tuple[AnswerView, ...]:
     return tuple(views)
 
 
-def _int_or_none(raw: str | None, *, limit: int) -> int | None:
+def int_or_none(raw: str | None, *, limit: int) -> int | None:
     text = (raw or "").strip()
     if not text:
         return None
@@ -344,7 +344,7 @@ def preview_page(
     def run() -> Response:
         try:
             chosen = parse_seed(seed)
-            number_ = _int_or_none(version, limit=2**31)
+            number_ = int_or_none(version, limit=2**31)
             shown = authoring.preview(
                 session=session, user=user, slug=slug, seed=0 if chosen is None else chosen, version=number_
             )
@@ -366,12 +366,12 @@ def preview_page(
             "solution_html": to_html(variant.solution),
             "next_url": f"{here}?seed={(variant.seed + 1) % MAX_SEED}{keep}",
             "random_url": f"{here}?seed={secrets.randbelow(MAX_SEED)}{keep}",
-            "urls": _card_urls(request, slug),
+            "urls": card_urls(request, slug),
             "nav": "instructor",
         }
         return render_page(request, "instructor/card_preview.html", context)
 
-    return _guarded(request, run)
+    return guarded(request, run)
 
 
 # --- the seed test ------------------------------------------------------------------------------------
@@ -388,64 +388,9 @@ def seeds_page(request: Request, slug: str, session: SessionDep, user: Instructo
             "errors": issue_counts(report.errors),
             "nonfinite": issue_counts(report.nonfinite),
             "constraints": issue_counts(report.constraint_failures),
-            "urls": _card_urls(request, slug),
+            "urls": card_urls(request, slug),
             "nav": "instructor",
         }
         return render_page(request, "instructor/card_seeds.html", context)
 
-    return _guarded(request, run)
-
-
-# --- history ------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DiffLine:
-    kind: str  # "add", "remove", "hunk", "file" or "same": a CSS class; the sign says it too
-    text: str
-
-
-def diff_lines(lines: Sequence[str]) -> tuple[DiffLine, ...]:
-    def kind(line: str) -> str:
-        if line.startswith(("+++", "---")):
-            return "file"
-        return {"+": "add", "-": "remove", "@": "hunk"}.get(line[:1], "same")
-
-    return tuple(DiffLine(kind=kind(line), text=line) for line in lines)
-
-
-@router.get("/cards/{slug}/history", name="page_card_history")
-def history_page(
-    request: Request,
-    slug: str,
-    session: SessionDep,
-    user: InstructorDep,
-    old: str | None = None,
-    new: str | None = None,
-) -> Response:
-    def run() -> Response:
-        card = authoring.get_authored_card(session=session, user=user, slug=slug)
-        versions = authoring.history(session=session, user=user, slug=slug)
-        numbers = [v.number for v in versions]
-        try:
-            first, second = _int_or_none(old, limit=2**31), _int_or_none(new, limit=2**31)
-        except SeedError as exc:
-            return error_page(request, status_code=422, heading="Request not accepted", message=str(exc))
-        if first is None and second is None and len(numbers) > 1:
-            first, second = numbers[1], numbers[0]  # what the latest save changed
-        diff = None
-        if first is not None and second is not None:
-            diff = authoring.diff_versions(session=session, user=user, slug=slug, old=first, new=second)
-        context = {
-            "card": card,
-            "versions": versions,
-            "old": first,
-            "new": second,
-            "diff": diff,
-            "diff_lines": diff_lines(diff.lines) if diff else (),
-            "urls": _card_urls(request, slug),
-            "nav": "instructor",
-        }
-        return render_page(request, "instructor/card_history.html", context)
-
-    return _guarded(request, run)
+    return guarded(request, run)
