@@ -8,23 +8,18 @@ instructor who owns nothing. Each role then asks every route once, on that one s
 
 from __future__ import annotations
 
-import itertools
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import pytest
 import yaml
 from accounts_support import MakeUser, UserClient, csrf_headers, signed_in
+from authorization_support import World, build_world, card_spec, deck_body
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
-
-from app.domain.cards import generate
-from app.domain.expressions import format_number
-from app.services.catalog import get_card
-from app.services.tokens import create_token
 
 ROLES: Final = ("guest", "learner", "other", "owner", "admin")
 SAFE: Final = frozenset({"GET"})
@@ -152,80 +147,6 @@ RULES: Final[dict[str, dict[str, str]]] = {
 
 # Asked last, in this order: each changes what the routes after it would see (or signs the caller out).
 LAST: Final = ("api_unpublish_card", "api_archive_card", "page_end_sessions")
-
-P, QA = [0.7, 0.2, 0.1], [0.6, 0.3, 0.1]
-MODEL_ANSWER = "Student A has the smaller divergence from the teacher."
-SOLUTION_WORDS = "worked through term by term"
-
-
-def card_spec(slug: str, title: str = "Owned by A") -> dict[str, Any]:
-    return {
-        "slug": slug,
-        "title": title,
-        "tags": ["kl-divergence"],
-        "params": {"P": P, "QA": QA, "QB": {"dirichlet": [6, 2, 1], "decimals": 2}},
-        "prompt": "The teacher predicts $P = {{ P }}$; students predict $Q_A = {{ QA }}$ and $Q_B = {{ QB }}$.",
-        "parts": [
-            {"key": "loss_b", "kind": "numeric", "label": "KL(P‖Q_B)", "answer": "kl(P, QB)"},
-            {
-                "key": "better",
-                "kind": "choice",
-                "label": "Which student is closer?",
-                "choices": ["A", "B"],
-                "answer": "'A' if kl(P, QA) < kl(P, QB) else 'B'",
-            },
-            {"key": "why", "kind": "text", "label": "Why?", "model_answer": MODEL_ANSWER},
-        ],
-        "solution": "KL(P‖Q_B) = {{ kl(P, QB) | fmt }}, " + SOLUTION_WORDS + ".",
-        "constraints": ["abs(kl(P, QA) - kl(P, QB)) > 0.01"],
-    }
-
-
-def deck_body(slug: str, cards: list[str]) -> dict[str, Any]:
-    return {"slug": slug, "title": f"Deck {slug}", "cards": cards, "show_solution": "always", "status": "published"}
-
-
-@dataclass
-class World:
-    """Instructor A's published card and deck, a learner's submission to the card, and A's API token."""
-
-    app: FastAPI
-    owner: UserClient
-    card: str
-    deck: str
-    submission_id: int
-    token_id: int
-    fresh: Iterator[int] = field(default_factory=lambda: itertools.count(1))
-
-    def new_slug(self, kind: str) -> str:
-        return f"{kind}-{next(self.fresh)}"
-
-
-def build_world(app: FastAPI, make_user: MakeUser, make_client: Callable[[], TestClient]) -> World:
-    owner = UserClient(app)
-    owner.user = make_user("instructor", email="owner@example.org")
-    signed_in(owner, owner.user)
-    card = "owned-card"
-    created = owner.post("/api/v1/cards", json=card_spec(card))
-    assert created.status_code == 201, created.text
-    published = owner.post(f"/api/v1/cards/{card}/publish")
-    assert published.status_code == 200, published.text
-    deck = "owned-deck"
-    made = owner.post("/api/v1/decks", json=deck_body(deck, [card, "evaluate-student-models"]))
-    assert made.status_code == 201, made.text
-
-    answerer = make_client()
-    answerer.headers.update(csrf_headers(answerer))
-    answered = answerer.post(
-        f"/api/v1/cards/{card}/submissions", json={"seed": 0, "answers": {"loss_b": "1", "better": "A", "why": "x"}}
-    )
-    assert answered.status_code == 201, answered.text
-
-    with app.state.sessionmaker() as session:
-        token = create_token(session=session, user=owner.user, name="grading script")
-        token_id = token.token.id
-    return World(app=app, owner=owner, card=card, deck=deck, submission_id=answered.json()["id"], token_id=token_id)
-
 
 def client_for(role: str, world: World, make_user: MakeUser) -> TestClient:
     """A client acting as ``role``; a guest carries its CSRF token, so its refusals are about access alone."""
@@ -411,59 +332,3 @@ def test_public_routes_never_ask_a_guest_to_sign_in(client: TestClient) -> None:
         if outcome_of(response, api=endpoint.path.startswith("/api/")) in (SIGNIN, FORBIDDEN):
             refused.append(f"GET {endpoint.path}: {response.status_code}")
     assert not refused, "public routes refusing a guest:\n" + "\n".join(refused)
-
-
-# --- what a learner never sees ----------------------------------------------------------------------------------
-
-
-def expected_texts(app: FastAPI, slug: str, seed: int) -> list[str]:
-    """The variant's computed answers as a page or the API could show them, and the card's model answer."""
-    with app.state.sessionmaker() as session:
-        spec = get_card(session=session, slug=slug).spec
-    variant = generate(spec, seed)
-    numbers = [value for value in variant.answers.values() if isinstance(value, float)]
-    assert numbers, "the card has a numeric answer to look for"
-    texts = [MODEL_ANSWER, SOLUTION_WORDS]
-    for number in numbers:
-        texts += [format_number(number), f"{number:.4f}", repr(number)[:8]]
-    return texts
-
-
-def test_a_learner_never_gets_the_answers_of_a_variant_it_has_not_submitted(
-    app: FastAPI, make_user: MakeUser, make_client: Callable[[], TestClient], learner_client: UserClient
-) -> None:
-    world = build_world(app, make_user, make_client)
-    leaks = []
-    for seed in (0, 7):
-        hidden = expected_texts(app, world.card, seed)
-        api = learner_client.get(f"/api/v1/cards/{world.card}/variant", params={"seed": seed})
-        page = learner_client.get(f"/cards/{world.card}", params={"seed": seed})
-        assert (api.status_code, page.status_code) == (200, 200), (api.text, page.text)
-        leaks += [f"seed {seed}: the variant API shows {text!r}" for text in hidden if text in api.text]
-        leaks += [f"seed {seed}: the card page shows {text!r}" for text in hidden if text in page.text]
-    assert not leaks, "\n".join(leaks)
-
-    preview = learner_client.get(f"/api/v1/cards/{world.card}/preview", params={"seed": 0})
-    preview_page = learner_client.get(f"/instructor/cards/{world.card}/preview", params={"seed": 0})
-    spec = learner_client.get(f"/api/v1/cards/{world.card}/spec")
-    assert (preview.status_code, preview_page.status_code, spec.status_code) == (403, 403, 403)
-    assert MODEL_ANSWER not in preview.text + preview_page.text + spec.text
-
-
-def test_a_learner_never_sees_another_learners_submission(
-    app: FastAPI, make_user: MakeUser, make_client: Callable[[], TestClient], learner_client: UserClient
-) -> None:
-    world = build_world(app, make_user, make_client)
-    mine = learner_client.post(
-        f"/api/v1/cards/{world.card}/submissions",
-        json={"seed": 3, "answers": {"loss_b": "2", "better": "B", "why": "my own words"}},
-    )
-    assert mine.status_code == 201, mine.text
-
-    api = learner_client.get(f"/api/v1/submissions/{world.submission_id}")
-    page = learner_client.get(f"/submissions/{world.submission_id}")
-    listed = learner_client.get("/api/v1/submissions")
-
-    assert (api.status_code, page.status_code) == (404, 404)
-    assert [item["id"] for item in listed.json()] == [mine.json()["id"]]
-    assert learner_client.get(f"/api/v1/submissions/{mine.json()['id']}").status_code == 200

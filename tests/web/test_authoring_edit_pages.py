@@ -1,75 +1,15 @@
-"""The instructor's card pages: list and search, YAML editor, form, preview, seed test, history, permissions, XSS."""
+"""The instructor's card pages for writing cards: access, list and search, YAML editor, status buttons, form."""
 
 from __future__ import annotations
 
 import html
-import math
 import re
 from collections.abc import Callable
-from html.parser import HTMLParser
-from typing import Any
 
 import pytest
 from accounts_support import UserClient, form_csrf_token
+from authoring_support import card_yaml, create, set_status
 from fastapi.testclient import TestClient
-
-from app.services.spec_yaml import dump_yaml
-
-CARD: dict[str, Any] = {
-    "slug": "page-card",
-    "title": "Two students on a page",
-    "tags": ["kl-divergence", "pages"],
-    "params": {"P": [0.7, 0.2, 0.1], "Q": [0.6, 0.3, 0.1]},
-    "prompt": "P = {{ P }} and Q = {{ Q }}.",
-    "parts": [
-        {"key": "loss", "kind": "numeric", "label": "KL(P‖Q)", "answer": "kl(P, Q)", "unit": "nats"},
-        {"key": "closer", "kind": "choice", "label": "Closer?", "choices": ["Yes", "No"], "answer": "'Yes'"},
-    ],
-    "solution": "The loss is {{ kl(P, Q) | fmt }} nats.",
-}
-KL = sum(p * math.log(p / q) for p, q in zip([0.7, 0.2, 0.1], [0.6, 0.3, 0.1], strict=True))
-
-
-def card_yaml(**changes: Any) -> str:
-    return dump_yaml({**CARD, **changes})
-
-
-def create(client: TestClient, text: str | None = None) -> Any:
-    token = form_csrf_token(client.get("/instructor/cards/new").text)
-    return client.post(
-        "/instructor/cards/new", data={"spec": text or card_yaml(), "csrf_token": token}, follow_redirects=False
-    )
-
-
-def set_status(client: TestClient, slug: str, action: str) -> Any:
-    token = form_csrf_token(client.get(f"/instructor/cards/{slug}/edit").text)
-    return client.post(
-        f"/instructor/cards/{slug}/status", data={"action": action, "csrf_token": token}, follow_redirects=False
-    )
-
-
-class Markup(HTMLParser):
-    """Every element and attribute of a page, to check that no author text became live HTML."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-
-def live_scripts(html: str) -> list[str]:
-    """Script elements and event-handler attributes in ``html`` (the pages themselves have none)."""
-    parser = Markup()
-    parser.feed(html)
-    found = [tag for tag, _ in parser.tags if tag == "script"]
-    found += [f"{tag} {name}" for tag, attrs in parser.tags for name in attrs if name.lower().startswith("on")]
-    found += [
-        f"{tag} {value}" for tag, attrs in parser.tags for value in attrs.values() if value and "javascript:" in value
-    ]
-    return found
-
 
 # --- access -------------------------------------------------------------------------------------------
 
@@ -353,117 +293,3 @@ def test_a_parameter_line_that_cannot_be_read(instructor_client: UserClient) -> 
     assert response.status_code == 422
     assert "line 1 (P): not valid YAML" in response.text
     assert "line 2: write one `name = value` per line" in response.text
-
-
-# --- preview, seeds, history --------------------------------------------------------------------------
-
-
-def test_the_preview_shows_the_learners_view_and_the_answers(instructor_client: UserClient) -> None:
-    create(instructor_client)
-
-    page = instructor_client.get("/instructor/cards/page-card/preview", params={"seed": 4})
-
-    assert page.status_code == 200
-    html = page.text
-    assert "P = [0.7, 0.2, 0.1] and Q = [0.6, 0.3, 0.1]." in html
-    assert 'name="loss"' in html and 'value="Yes"' in html  # the learner's fields
-    assert f"<dd>{KL:.4g}</dd>" in html  # the numeric part's right answer
-    assert f"The loss is {KL:.4g} nats." in html
-    assert "<dt>Right answer</dt>" in html
-    assert instructor_client.get("/instructor/cards/page-card/preview", params={"seed": "x"}).status_code == 422
-
-
-def test_the_learner_page_never_has_the_answers(instructor_client: UserClient, learner_client: UserClient) -> None:
-    create(instructor_client)
-    set_status(instructor_client, "page-card", "publish")
-
-    html = learner_client.get("/cards/page-card").text
-
-    assert "P = [0.7, 0.2, 0.1]" in html
-    assert f"{KL:.4g}" not in html
-    assert "Right answer" not in html and "The loss is" not in html
-
-
-def test_the_seed_test_finds_failing_seeds_and_repeats(instructor_client: UserClient) -> None:
-    drawn = card_yaml(
-        params={"n": {"integer": [0, 3]}, "P": [0.5, 0.5]},
-        prompt="n = {{ n }}",
-        parts=[{"key": "x", "kind": "numeric", "label": "x", "answer": "1 / (n - 2)"}],
-        solution="",
-    )
-    assert create(instructor_client, drawn).status_code == 303
-
-    page = instructor_client.get("/instructor/cards/page-card/seeds")
-
-    assert page.status_code == 200
-    assert "✗ Some seeds fail." in page.text
-    assert "<code>parts[0].answer</code>" in page.text
-    assert "3 of the" in page.text  # only three different values of n give a variant
-    assert "Repeated variants" in page.text
-
-
-def test_the_seed_test_of_a_sound_card(instructor_client: UserClient) -> None:
-    page = instructor_client.get("/instructor/cards/evaluate-student-models/seeds")
-
-    assert "✓ The card works." in page.text
-
-
-def test_history_with_a_diff(instructor_client: UserClient) -> None:
-    create(instructor_client)
-    token = form_csrf_token(instructor_client.get("/instructor/cards/page-card/edit").text)
-    instructor_client.post(
-        "/instructor/cards/page-card/edit", data={"spec": card_yaml(title="Revised"), "csrf_token": token}
-    )
-
-    page = instructor_client.get("/instructor/cards/page-card/history")
-    same = instructor_client.get("/instructor/cards/page-card/history", params={"old": 2, "new": 2})
-
-    assert page.status_code == 200
-    assert instructor_client.user.email in page.text
-    assert '<span class="diff-remove">-title: Two students on a page</span>' in page.text
-    assert '<span class="diff-add">+title: Revised</span>' in page.text
-    assert "The two versions are the same." in same.text
-    assert instructor_client.get("/instructor/cards/page-card/history", params={"old": 9, "new": 1}).status_code == 404
-
-
-# --- author text never becomes live HTML --------------------------------------------------------------
-
-ATTACK = "<script>alert(1)</script><img src=x onerror=alert(1)>"
-
-
-def test_author_html_never_reaches_the_browser(instructor_client: UserClient, learner_client: UserClient) -> None:
-    nasty = card_yaml(
-        title=f"Title {ATTACK}",
-        tags=[f"tag{ATTACK}"[:40]],
-        prompt=f"Prompt {ATTACK} [link](javascript:alert(1))",
-        parts=[
-            {"key": "loss", "kind": "numeric", "label": f"Label {ATTACK}", "answer": "kl(P, Q)", "unit": "u<b>"},
-            {"key": "pick", "kind": "choice", "label": "Pick", "choices": [f"A {ATTACK}", "B"], "answer": "'B'"},
-            {"key": "why", "kind": "text", "label": "Why", "model_answer": f"Model {ATTACK}"},
-        ],
-        solution=f"Solution {ATTACK}",
-    )
-    assert create(instructor_client, nasty).status_code == 303
-    set_status(instructor_client, "page-card", "publish")
-    submitted = learner_client.post(
-        "/api/v1/cards/page-card/submissions", json={"seed": 0, "answers": {"loss": "0.02", "pick": "B", "why": "x"}}
-    )
-    assert submitted.status_code == 201
-
-    pages = {
-        "list": instructor_client.get("/instructor"),
-        "editor": instructor_client.get("/instructor/cards/page-card/edit"),
-        "preview": instructor_client.get("/instructor/cards/page-card/preview"),
-        "seeds": instructor_client.get("/instructor/cards/page-card/seeds"),
-        "history": instructor_client.get("/instructor/cards/page-card/history"),
-        "learner card": learner_client.get("/cards/page-card"),
-        "learner result": learner_client.get(f"/submissions/{submitted.json()['id']}"),
-        "learner list": learner_client.get("/"),
-    }
-
-    for name, response in pages.items():
-        assert response.status_code == 200, name
-        assert live_scripts(response.text) == [], name
-        assert "<script>alert" not in response.text, name
-    assert "Prompt" in pages["preview"].text and "Model" in pages["preview"].text
-    assert "&lt;script&gt;" in pages["editor"].text  # shown as text in the editor, never run

@@ -4,189 +4,23 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
-
-from app.domain.cards import CardSpec, PartSpec, Tolerance, Variant, VariantPart, generate, parse_spec
-from app.domain.expressions import evaluate
-from app.domain.grading import AnswerFormatError, Grade, Misconception, PartResult, grade, parse_number
-
-P = [0.7, 0.2, 0.1]
-QA = [0.6, 0.3, 0.1]
-QB = [0.8, 0.1, 0.1]
-LOSS_A = 0.7 * math.log(0.7 / 0.6) + 0.2 * math.log(0.2 / 0.3)  # the cherry term is 0.1·ln 1 = 0
-LOSS_B = 0.7 * math.log(0.7 / 0.8) + 0.2 * math.log(0.2 / 0.1)
-COURSE_TOLERANCE = Tolerance(rtol=0.01, atol=0.0005)
-
-COURSE = CardSpec(
-    slug="evaluate-student-models",
-    title="Evaluating Student Model Performance",
-    tags=("distillation", "kl-divergence"),
-    params={"vocab": ["apple", "banana", "cherry"], "P": P, "QA": QA, "QB": QB},
-    prompt="A teacher predicts P = {{ P }} over {{ vocab }}; students A and B predict {{ QA }} and {{ QB }}.",
-    parts=(
-        PartSpec(
-            key="loss_a",
-            kind="numeric",
-            label="Loss for student A (nats)",
-            answer="kl(P, QA)",
-            tolerance=COURSE_TOLERANCE,
-        ),
-        PartSpec(
-            key="loss_b",
-            kind="numeric",
-            label="Loss for student B (nats)",
-            answer="kl(P, QB)",
-            tolerance=COURSE_TOLERANCE,
-        ),
-        PartSpec(
-            key="better",
-            kind="choice",
-            label="Which student mimics the teacher better?",
-            answer="'Student A' if kl(P, QA) < kl(P, QB) else 'Student B'",
-            choices=("Student A", "Student B"),
-        ),
-        PartSpec(
-            key="reasoning",
-            kind="text",
-            label="Why?",
-            model_answer="Student A has the lower KL divergence from the teacher.",
-        ),
-    ),
-    solution="KL(P‖QA) = {{ kl(P, QA) | fmt }}",
+from grading_support import (
+    COURSE,
+    COURSE_TOLERANCE,
+    COURSE_VARIANT,
+    DARK,
+    FLATTENS,
+    LOSS_A,
+    NO_T2,
+    RIGHT,
+    SHARPENS,
+    SUPPORT,
+    TEMPERATURE,
+    make_variant,
 )
 
-FLATTENS, DARK, SHARPENS, NO_T2 = (
-    "flattens the distribution",
-    "shows the dark knowledge",
-    "sharpens the top class",
-    "removes the T² factor",
-)
-TEMPERATURE = CardSpec(
-    slug="temperature-effects",
-    title="What temperature does",
-    tags=("temperature",),
-    params={},
-    prompt="Which statements about raising T are true?",
-    parts=(
-        PartSpec(
-            key="effects",
-            kind="multi",
-            label="Raising T ...",
-            answer=f"['{FLATTENS}', '{DARK}']",
-            choices=(FLATTENS, DARK, SHARPENS, NO_T2),
-        ),
-    ),
-    solution="",
-)
-
-SUPPORT = CardSpec(
-    slug="support-mismatch",
-    title="A student that rules out an outcome",
-    tags=("kl-divergence",),
-    params={"P": [0.6, 0.4], "Q": [1.0, 0.0]},
-    prompt="",
-    parts=(PartSpec(key="gap", kind="numeric", label="KL(P‖Q)", answer="kl(P, Q)"),),
-    solution="",
-)
-
-
-def make_variant(spec: CardSpec, seed: int = 0) -> Variant:
-    """A variant of a card with fixed parameters, its answers computed by the expression evaluator."""
-    answers: dict[str, float | str | tuple[str, ...] | None] = {}
-    for part in spec.parts:
-        if part.kind == "text":
-            answers[part.key] = None
-            continue
-        value = evaluate(part.answer or "", spec.params)
-        answers[part.key] = float(value) if part.kind == "numeric" else tuple(value) if part.kind == "multi" else value
-    return Variant(
-        slug=spec.slug,
-        seed=seed,
-        params=dict(spec.params),
-        prompt=spec.prompt,
-        parts=tuple(VariantPart(p.key, p.kind, p.label, p.choices, p.unit) for p in spec.parts),
-        answers=answers,
-        model_answers={p.key: p.model_answer or "" for p in spec.parts if p.kind == "text"},
-        solution=spec.solution,
-        workings={},
-    )
-
-
-COURSE_VARIANT = make_variant(COURSE)
-RIGHT = {"loss_a": "0.0268", "loss_b": "0.0452", "better": "Student A", "reasoning": "A is closer to P."}
-
-
-# --- parse_number -----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("raw", "expected"),
-    [
-        ("0.0268", 0.0268),
-        ("2.68e-2", 0.0268),
-        ("2.68E-2", 0.0268),
-        ("+0.5", 0.5),
-        ("\u22120.5", -0.5),  # the Unicode minus sign
-        ("-0.5", -0.5),
-        ("0,0268", 0.0268),
-        ("  0,0268 ", 0.0268),
-        ("\t0.0268\n", 0.0268),
-        (".5", 0.5),
-        ("3.", 3.0),
-        ("12", 12.0),
-        ("1e3", 1000.0),
-        ("inf", math.inf),
-        ("+inf", math.inf),
-        ("INF", math.inf),
-        ("infinity", math.inf),
-        ("Infinity", math.inf),
-        ("∞", math.inf),
-        ("+∞", math.inf),
-        ("-inf", -math.inf),
-    ],
-)
-def test_parse_number_accepts(raw, expected):
-    assert parse_number(raw) == expected
-
-
-@pytest.mark.parametrize(
-    ("raw", "says"),
-    [
-        ("", "is empty: enter a number"),
-        ("   ", "is empty: enter a number"),
-        ("nan", "'nan' means 'not a number'"),
-        ("NaN", "'NaN' means 'not a number'"),
-        ("abc", "'abc' is not a number; write it like 0.0268 or 2.68e-2"),
-        ("1/2", "'1/2' is a fraction; write it as a decimal"),
-        ("0.1.2", "'0.1.2' has more than one decimal point"),
-        ("1,000.5", "'1,000.5' has both a comma and a dot"),
-        ("1,000,5", "has more than one comma"),
-        ("2.68%", "is a percentage"),
-        ("0. 0268", "has a space inside it"),
-        ("1_000", "'1_000' is not a number"),
-        ("0x1f", "'0x1f' is not a number"),
-        ("1e400", "is too large to be a number; write inf"),
-        ("e5", "'e5' is not a number"),
-    ],
-)
-def test_parse_number_refuses_with_a_message_and_an_example(raw, says):
-    with pytest.raises(ValueError) as caught:
-        parse_number(raw)
-    message = str(caught.value)
-    assert says in message
-    assert any(example in message for example in ("0.0268", "0.5", "1000.5", "inf")), message
-
-
-@given(st.floats(allow_nan=False))
-def test_parse_number_reads_back_every_float_repr(x):
-    assert parse_number(repr(x)) == x
-
-
-@given(st.floats(allow_nan=False, allow_infinity=False))
-def test_parse_number_reads_a_decimal_comma(x):
-    assert parse_number(repr(x).replace(".", ",")) == x
-
+from app.domain.cards import generate, parse_spec
+from app.domain.grading import AnswerFormatError, Grade, Misconception, PartResult, grade
 
 # --- full marks -------------------------------------------------------------------------------------
 
@@ -262,49 +96,6 @@ def test_wrong_or_missing_choice_is_graded_wrong_not_refused(answers, better_cor
     assert part.score == 0.0
     assert part.given == given
     assert "the answer is Student A" in part.feedback
-
-
-# --- format errors ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("key", "value", "says"),
-    [
-        ("loss_a", "abc", "'abc' is not a number; write it like 0.0268 or 2.68e-2"),
-        ("loss_a", "", "is empty: enter a number"),
-        ("loss_a", "  ", "is empty: enter a number"),
-        ("loss_a", None, "is empty: enter a number"),
-        ("loss_b", "1/2", "is a fraction"),
-        ("loss_b", "0.1.2", "more than one decimal point"),
-        ("loss_b", "1,000.5", "both a comma and a dot"),
-        ("loss_b", "nan", "not a number"),
-        ("loss_b", float("nan"), "not a number"),
-        ("loss_b", True, "is not a number"),
-        ("loss_b", [0.0452], "is not a number but a list"),
-        ("better", "Student C", "'Student C' is not one of the options"),
-        ("better", ["Student A"], "must be one of the options as text"),
-        ("reasoning", 42, "must be text"),
-        ("x", "1", "no part named 'x' on this card"),
-    ],
-)
-def test_format_errors_name_the_part_and_grade_nothing(key, value, says):
-    with pytest.raises(AnswerFormatError) as caught:
-        grade(COURSE, COURSE_VARIANT, {**RIGHT, key: value})
-    assert list(caught.value.errors) == [key]
-    assert says in caught.value.errors[key]
-    assert f"{key}: " in str(caught.value)
-
-
-def test_a_missing_numeric_answer_is_a_format_error():
-    with pytest.raises(AnswerFormatError) as caught:
-        grade(COURSE, COURSE_VARIANT, {"better": "Student A"})
-    assert set(caught.value.errors) == {"loss_a", "loss_b"}
-
-
-def test_every_format_error_is_reported_at_once():
-    with pytest.raises(AnswerFormatError) as caught:
-        grade(COURSE, COURSE_VARIANT, {"loss_a": "abc", "loss_b": "", "better": "C", "typo": "1"})
-    assert set(caught.value.errors) == {"loss_a", "loss_b", "better", "typo"}
 
 
 # --- multi, text and the score ----------------------------------------------------------------------
