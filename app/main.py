@@ -16,11 +16,14 @@ from app.db.session import PoolOptions, make_engine, make_sessionmaker
 from app.metrics import count_stored_submissions
 from app.services.lti.outbox import outbox_worker
 from app.services.readiness import warm_readiness_in_background
+from app.services.submission_writer import SubmissionWriter
+from app.startup_gc import resume_collection
 from app.web import api
 from app.web.api import health
 from app.web.api_document import install_api_document
 from app.web.auth import install_auth
 from app.web.csrf import CsrfTokens, csrf_protect
+from app.web.db import RequestSessions
 from app.web.errors import BodySizeLimit, install_error_handlers
 from app.web.forwarded import SecureCookiesOverHttps
 from app.web.guest import GuestCookieMiddleware, GuestSigner
@@ -73,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        resume_collection()  # the app is built: collect again, skipping what the start made (app.startup_gc)
         # The newest migration, read once now rather than by the first /readyz; in a thread, as loading Alembic
         # would hold back the first answer.
         warm_readiness_in_background()
@@ -83,7 +87,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tokens=app.state.lti_access_tokens,
             interval=settings.outbox_interval,
         ):
-            yield
+            app.state.submission_writer.start()
+            try:
+                yield
+            finally:
+                # After the server's last request: what is queued is stored before the process ends.
+                await anyio.to_thread.run_sync(app.state.submission_writer.stop)
         app.state.http_client.close()
         engine.dispose()
 
@@ -105,8 +114,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Shrinking the thread pool to the connection pool's size would not do: the requests holding connections
     # between two hops still need a thread, and those waiting for a connection could still hold them all.
     # SQLite's pool grows with the requests in flight (app.db.session.make_engine): no slots needed there.
-    pooled = settings.db_pool_size + settings.db_max_overflow
+    # Two connections are kept out of the slots: the submission writer's and the outbox worker's.
+    pooled = max(1, settings.db_pool_size + settings.db_max_overflow - 2)
     app.state.db_slots = None if engine.dialect.name == "sqlite" else anyio.CapacityLimiter(pooled)
+    app.state.submission_writer = SubmissionWriter(app.state.sessionmaker)
     count_stored_submissions(app.state.sessionmaker)  # for /metrics
     key = settings.signing_key()
     app.state.guest_signer = GuestSigner(key)
@@ -118,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_outage_handlers(app, retry_after=settings.db_retry_after)
     install_auth(app, key=key)
     install_lti(app, key=key)
+    app.add_middleware(RequestSessions)  # innermost: a request's session is closed as soon as its route is done
     app.add_middleware(GuestCookieMiddleware, secure=settings.cookie_secure)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(SecurityHeaders, frame_ancestors=settings.frame_ancestors, hsts=settings.cookie_secure)

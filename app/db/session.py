@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.config import Settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_POOL_SIZE = 48  # the server's 40 worker threads, the submission writer and the outbox worker, with room
 
 
 def _sqlite_file(database: str | None) -> Path | None:
@@ -178,6 +179,9 @@ def make_engine(url: str, *, pool: PoolOptions | None = None) -> Engine:
             # one back, and everything stalls until the pool timeout. A SQLite connection is only a file
             # handle and the write lock queues the writers, so the pool may grow with the requests in flight.
             sized["max_overflow"] = -1
+            # And keeps them: a connection past pool_size is closed when given back, and opening one (the file,
+            # its pragmas) costs more than a submission's queries. As many as the threads that may hold one.
+            sized["pool_size"] = max(sized["pool_size"], SQLITE_POOL_SIZE)
         # Connections are pooled and handed between the server's threads, one thread at a time.
         engine = create_engine(
             parsed,

@@ -14,11 +14,12 @@ from typing import Final
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.models import ROLES, Learner, Submission, User
+from app.services.engine_cache import EngineCache, forget_on_change, session_engine
 
 MIN_PASSWORD_LENGTH: Final = 10
 # Long enough for any passphrase, short enough that hashing a posted megabyte is not a way to load the server.
@@ -188,8 +189,22 @@ def end_sessions(*, session: Session, user: User) -> None:
 _USER_LEARNER = select(Learner).where(Learner.user_id == bindparam("user_id"))
 
 
+# Account → learner id, kept a while: the row is made once and kept, and only signing in with a guest's
+# history (which links or merges learner rows) or deleting an account changes it, which empties the cache.
+learner_ids: EngineCache[int, int] = EngineCache(seconds=300)
+forget_on_change(learner_ids, User, Learner, new_rows=False)
+
+
+def cached_learner_id(engine: Engine, user_id: int) -> int | None:
+    """The id of the account's learner row when this process read it lately, else None (no query)."""
+    return learner_ids.get(engine, user_id)
+
+
 def user_learner(*, session: Session, user: User) -> Learner | None:
-    return session.scalars(_USER_LEARNER, {"user_id": user.id}).one_or_none()
+    learner = session.scalars(_USER_LEARNER, {"user_id": user.id}).one_or_none()
+    if learner is not None:
+        learner_ids.put(session_engine(session), user.id, learner.id)
+    return learner
 
 
 def learner_for_user(*, session: Session, user: User) -> Learner:

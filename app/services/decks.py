@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Protocol
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db.models import Card, Deck, DeckCard, Learner, Submission, User
@@ -363,38 +363,3 @@ def claim_attempt(*, session: Session, deck: DeckView, learner_id: int, card_id:
             reason="attempts",
         )
     return used + 1
-
-
-@dataclass(frozen=True)
-class _Policy:
-    show_solution: str
-    due_at: datetime | None
-
-
-# Built once: every free-practice submission of a drawn card asks, and building a select costs more than running it.
-_HIDING_DECKS = (
-    select(Deck.id, Deck.slug, Deck.title, Deck.show_solution, Deck.due_at)
-    .join(DeckCard, DeckCard.deck_id == Deck.id)
-    .where(DeckCard.card_id == bindparam("card_id"), Deck.status == "published", Deck.show_solution != "always")
-    .order_by(Deck.id)
-    .limit(LIST_LIMIT)
-)
-
-
-def reserved_practice_seed(
-    *, session: Session, learner_id: int, card_id: int, card_slug: str, seed: int, now: datetime
-) -> str | None:
-    """The title of a deck whose hidden solution a free-practice submission at ``seed`` would reveal, else None.
-
-    A learner's deck variant answered as free practice would show its worked solution, which the deck's
-    policy may still be withholding; such a submission belongs in the deck.
-    """
-    rows = session.execute(_HIDING_DECKS, {"card_id": card_id}).all()
-    for row in rows:
-        if deck_seed(learner_id=learner_id, deck_slug=row.slug, card_slug=card_slug) != seed:
-            continue
-        correct = answered_correctly(session=session, deck_id=row.id, learner_id=learner_id, card_id=card_id)
-        policy = _Policy(show_solution=row.show_solution, due_at=row.due_at)
-        if not solution_visible(deck=policy, submission_correct=correct, now=now):
-            return str(row.title)
-    return None

@@ -3,62 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.models import Card, CardVersion, Deck, Submission, SubmissionPart, utcnow
+from app.db.models import Card, CardVersion, Deck, Submission, utcnow
 from app.domain.cards import CardSpec, Variant, is_drawn
 from app.domain.grading import Grade, grade
 from app.domain.variant_cache import VariantCache
-from app.metrics import note_stored_submissions
-from app.services.catalog import get_card, stored_spec
-from app.services.decks import claim_attempt, deck_for_submission, reserved_practice_seed
+from app.services.card_cache import published_card
+from app.services.catalog import PublishedCard, stored_spec
+from app.services.decks import claim_attempt, deck_for_submission
 from app.services.errors import InvalidSeed, NotFound
-from app.services.lti.ags import queue_submission_scores
-from app.services.webhooks import queue_submission_webhooks
+from app.services.practice_seeds import reserved_practice_seed
+from app.services.submission_store import GradedSubmission, store_submissions
+from app.services.submission_views import SubmissionSummary, SubmissionView
 
+__all__ = [
+    "SubmissionSummary",
+    "SubmissionView",
+    "check_practice_seed",
+    "get_submission",
+    "grade_submission",
+    "list_submissions",
+    "submit",
+    "variant_for",
+]
 
-@dataclass(frozen=True)
-class SubmissionSummary:
-    id: int
-    slug: str
-    title: str
-    version: int
-    seed: int
-    created_at: datetime
-    score: float
-    pending: bool  # some parts (text) still wait for a person's grade
-
-
-@dataclass(frozen=True)
-class SubmissionView:
-    """A stored submission with what it takes to show it: the spec and variant it answered, and its grade."""
-
-    id: int
-    slug: str
-    title: str
-    version: int
-    seed: int
-    created_at: datetime
-    score: float
-    pending: bool
-    answers: Mapping[str, Any]  # as the learner sent them
-    grade: Grade
-    spec: CardSpec
-    variant: Variant
-    deck_slug: str | None = None  # answered inside this deck (an assignment), else free practice
-    attempt: int = 1  # 1, 2, ... per learner, card and deck
-
-
-# Core inserts of the tables, built once: the ORM's unit of work costs several times as much for the same rows.
-# The submission row is not in the session afterwards, so the metrics count it explicitly (note_stored_submissions).
-_INSERT_SUBMISSION = insert(Submission.__table__).returning(Submission.__table__.c.id)  # type: ignore[arg-type]
-_INSERT_PARTS = insert(SubmissionPart.__table__)  # type: ignore[arg-type]  # a Table, typed as FromClause
 
 # The variants learners were shown, kept for their submissions and results (generating one takes milliseconds).
 variants = VariantCache()
@@ -70,6 +45,29 @@ def variant_for(spec: CardSpec, seed: int) -> Variant:
         return variants.variant(spec, seed)
     except ValueError as exc:  # VariantError included: the card's constraints cannot be met for this seed
         raise InvalidSeed(str(exc)) from exc
+
+
+def grade_submission(
+    *, card: PublishedCard, learner_id: int, seed: int, answers: Mapping[str, Any], now: datetime
+) -> GradedSubmission:
+    """Grade ``answers`` to variant ``seed`` of ``card`` (no database): InvalidSeed, or AnswerFormatError."""
+    variant = variant_for(card.spec, seed)
+    result = grade(card.spec, variant, answers)
+    raw = {str(key): value for key, value in answers.items()}
+    return GradedSubmission(
+        learner_id=learner_id, card=card, seed=seed, answers=raw, grade=result, variant=variant, created_at=now
+    )
+
+
+def check_practice_seed(*, session: Session, card: PublishedCard, learner_id: int, seed: int, now: datetime) -> None:
+    """InvalidSeed when variant ``seed`` of a drawn card is the learner's own in a deck that hides its solution."""
+    if not is_drawn(card.spec):
+        return
+    reserved = reserved_practice_seed(
+        session=session, learner_id=learner_id, card_id=card.card_id, card_slug=card.spec.slug, seed=seed, now=now
+    )
+    if reserved is not None:
+        raise InvalidSeed(f"variant {seed} is your variant of this card in the deck '{reserved}': answer it there")
 
 
 def submit(
@@ -95,68 +93,22 @@ def submit(
     attempt is used), or SubmissionRefused (no attempts left, the deck closed); nothing is stored then.
     """
     moment = now or utcnow()
-    card = get_card(session=session, slug=slug)
+    card = published_card(session=session, slug=slug)
     deck = None
     if deck_slug is not None:
         deck = deck_for_submission(
             session=session, deck_slug=deck_slug, card_slug=slug, learner_id=learner_id, seed=seed, now=moment
         )
-    elif is_drawn(card.spec):
-        reserved = reserved_practice_seed(
-            session=session, learner_id=learner_id, card_id=card.card_id, card_slug=slug, seed=seed, now=moment
-        )
-        if reserved is not None:
-            raise InvalidSeed(f"variant {seed} is your variant of this card in the deck '{reserved}': answer it there")
-    variant = variant_for(card.spec, seed)
-    result = grade(card.spec, variant, answers)
-    raw = {str(key): value for key, value in answers.items()}
-    deck_id = None if deck is None else deck.id
+    else:
+        check_practice_seed(session=session, card=card, learner_id=learner_id, seed=seed, now=moment)
+    graded = grade_submission(card=card, learner_id=learner_id, seed=seed, answers=answers, now=moment)
+    graded = replace(graded, deck_slug=deck_slug, on_stored=on_stored)
     try:
-        attempt = 1
         if deck is not None:
             # Counted while the learner's row is locked, so concurrent attempts get distinct numbers.
             attempt = claim_attempt(session=session, deck=deck, learner_id=learner_id, card_id=card.card_id)
-        submission_id: int = session.execute(
-            _INSERT_SUBMISSION,
-            {
-                "learner_id": learner_id,
-                "card_id": card.card_id,
-                "card_version_id": card.version_id,
-                "deck_id": deck_id,
-                "attempt": attempt,
-                "seed": seed,
-                "answers": raw,
-                "results": result.to_dict(),
-                "score": result.score,
-                "pending": result.pending,
-                "created_at": moment,
-            },
-        ).scalar_one()
-        note_stored_submissions(session, 1)
-        session.execute(_INSERT_PARTS, part_rows(submission_id, card.card_id, raw, result))
-        # The new score for LMS gradebooks is queued in the same transaction: sent if and only if this is stored.
-        queue_submission_scores(
-            session=session, learner_id=learner_id, card_id=card.card_id, deck_id=deck_id, now=moment
-        )
-        view = SubmissionView(
-            id=submission_id,
-            slug=card.spec.slug,
-            title=card.spec.title,
-            version=card.version,
-            seed=seed,
-            created_at=moment,
-            score=result.score,
-            pending=result.pending,
-            answers=raw,
-            grade=result,
-            spec=card.spec,
-            variant=variant,
-            deck_slug=deck_slug,
-            attempt=attempt,
-        )
-        queue_submission_webhooks(session=session, submission=view, learner_id=learner_id, now=moment)
-        if on_stored is not None:
-            on_stored(view)
+            graded = replace(graded, deck_id=deck.id, attempt=attempt)
+        [view] = store_submissions(session=session, graded=[graded])
         session.commit()
     except IntegrityError as exc:
         session.rollback()
@@ -165,30 +117,6 @@ def submit(
         session.rollback()
         raise
     return view
-
-
-def answer_text(value: Any) -> str:
-    """An answer as one line of text, for analytics (the most frequent wrong answers)."""
-    text = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
-    return " ".join(text.split())[:200]
-
-
-def part_rows(submission_id: int, card_id: int, answers: Mapping[str, Any], result: Grade) -> list[dict[str, Any]]:
-    """The submission_part rows of a graded submission."""
-    return [
-        {
-            "submission_id": submission_id,
-            "card_id": card_id,
-            "part_key": part.key,
-            "kind": part.kind,
-            "answer": answer_text(answers.get(part.key, "")),
-            "score": part.score,
-            "correct": part.correct,
-            "misconception": part.misconception.code if part.misconception else None,
-            "pending": part.pending,
-        }
-        for part in result.parts
-    ]
 
 
 def get_submission(*, session: Session, submission_id: int, learner_id: int) -> SubmissionView:

@@ -22,11 +22,11 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.db.integrations import OutboxMessage, Webhook
-from app.db.models import Learner, utcnow
+from app.db.models import Learner
 from app.services.errors import NotFound
 
 if TYPE_CHECKING:
-    from app.services.submissions import SubmissionView
+    from app.services.submission_views import SubmissionView
 
 KIND: Final = "webhook"
 EVENT: Final = "submission.graded"
@@ -85,9 +85,7 @@ def check_events(events: Sequence[str]) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(name.strip() for name in events))
     unknown = [name for name in names if name not in EVENTS]
     if unknown or not names:
-        raise WebhookInvalid(
-            "events", f"'{(unknown or [''])[0]}' is not an event; the events are: {', '.join(EVENTS)}"
-        )
+        raise WebhookInvalid("events", f"'{(unknown or [''])[0]}' is not an event; the events are: {', '.join(EVENTS)}")
     return names
 
 
@@ -146,29 +144,37 @@ def submission_event(*, submission: SubmissionView, learner_id: int, external_id
     }
 
 
-# Built once: every submission asks (most often to find no webhook at all); building a select costs more than
-# running this one on an empty or tiny table.
+# Built once: every batch of submissions asks (most often to find no webhook at all); building a select costs
+# more than running this one on an empty or tiny table.
 _ACTIVE_HOOKS = select(Webhook).where(Webhook.active.is_(True)).order_by(Webhook.id)
-_EXTERNAL_ID = select(Learner.external_id).where(Learner.id == bindparam("learner_id"))
+_EXTERNAL_IDS = select(Learner.id, Learner.external_id).where(Learner.id.in_(bindparam("learner_ids", expanding=True)))
 
 
-def queue_submission_webhooks(
-    *, session: Session, submission: SubmissionView, learner_id: int, now: datetime | None = None
-) -> int:
-    """Queue one message per active webhook for a graded submission, in the caller's transaction; how many."""
+def queue_submission_webhooks(*, session: Session, submissions: Sequence[tuple[SubmissionView, int]]) -> int:
+    """Queue one message per active webhook for each graded ``(submission, learner_id)``, in the caller's
+    transaction; how many. Two queries whatever the number of submissions, one when there is no webhook."""
+    if not submissions:
+        return 0
     hooks = list(session.scalars(_ACTIVE_HOOKS))
     if not hooks:
         return 0
-    external_id = session.scalar(_EXTERNAL_ID, {"learner_id": learner_id})
-    payload = submission_event(submission=submission, learner_id=learner_id, external_id=external_id)
-    moment = now or utcnow()
-    for hook in hooks:
-        session.add(
-            OutboxMessage(
-                kind=KIND, target_url=hook.url, payload=payload, webhook_id=hook.id, next_attempt_at=moment
-            )
+    learner_ids = sorted({learner_id for _, learner_id in submissions})
+    external_ids = {ident: external for ident, external in session.execute(_EXTERNAL_IDS, {"learner_ids": learner_ids})}
+    for submission, learner_id in submissions:
+        payload = submission_event(
+            submission=submission, learner_id=learner_id, external_id=external_ids.get(learner_id)
         )
-    return len(hooks)
+        for hook in hooks:
+            session.add(
+                OutboxMessage(
+                    kind=KIND,
+                    target_url=hook.url,
+                    payload=payload,
+                    webhook_id=hook.id,
+                    next_attempt_at=submission.created_at,
+                )
+            )
+    return len(hooks) * len(submissions)
 
 
 def body_bytes(payload: dict[str, Any]) -> bytes:

@@ -301,6 +301,32 @@ def queue_deck_score(*, session: Session, user_id: int, deck_id: int, now: datet
     )
 
 
+# Built once, like the link queries: every batch of stored submissions asks whether any of them has a link.
+_LINKED_LEARNER_CARDS = (
+    select(Learner.id, LtiResourceLink.card_id)
+    .distinct()
+    .join(LtiMembership, LtiMembership.user_id == Learner.user_id)
+    .join(LtiResourceLink, LtiResourceLink.id == LtiMembership.resource_link_id)
+    .where(
+        Learner.id.in_(bindparam("learner_ids", expanding=True)),
+        LtiResourceLink.card_id.in_(bindparam("card_ids", expanding=True)),
+        LtiResourceLink.lineitem_url.is_not(None),
+    )
+)
+
+
+def learners_with_card_links(session: Session, *, learner_ids: set[int], card_ids: set[int]) -> set[tuple[int, int]]:
+    """The ``(learner_id, card_id)`` pairs among these whose learner launched a graded link to the card itself.
+
+    One query for a whole batch of submissions, which most often finds none; ``queue_submission_scores`` then
+    runs only for the submissions that have a score to send.
+    """
+    if not learner_ids or not card_ids:
+        return set()
+    rows = session.execute(_LINKED_LEARNER_CARDS, {"learner_ids": sorted(learner_ids), "card_ids": sorted(card_ids)})
+    return {(learner_id, card_id) for learner_id, card_id in rows if card_id is not None}
+
+
 def queue_submission_scores(
     *, session: Session, learner_id: int, card_id: int, deck_id: int | None, now: datetime | None = None
 ) -> int:
@@ -333,6 +359,7 @@ __all__ = [
     "access_token",
     "client_assertion",
     "deliver",
+    "learners_with_card_links",
     "post_score",
     "queue_deck_score",
     "queue_submission_scores",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
@@ -10,11 +11,17 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.db.models import User, utcnow
+from app.domain.cards import is_drawn
+from app.services.accounts import cached_learner_id
+from app.services.card_cache import cached_card, published_card
+from app.services.catalog import PublishedCard
 from app.services.deck_results import deck_result
 from app.services.errors import NotFound
 from app.services.idempotency import KeyRaced
 from app.services.integrations import CursorInvalid, SubmissionFilter, find_submissions, submission_after
-from app.services.submissions import get_submission, submit
+from app.services.practice_seeds import known_free
+from app.services.submission_writer import SubmissionWriter
+from app.services.submissions import check_practice_seed, get_submission, grade_submission, submit
 from app.web.api.integrations import SubmissionListItem, acting_learner, may_integrate
 from app.web.auth import OptionalUserDep, require_scope
 from app.web.deps import OptionalLearnerDep, SessionDep, SlugPath, current_learner
@@ -74,18 +81,63 @@ async def create_submission(
     is a 422 naming ``answers.<key>``, and nothing is stored. An integration token may name the learner
     (``"learner": "lms-user-123"``). With an ``Idempotency-Key`` a retry returns the first response.
     """
-    # All the database work (the caller's learner, the key, the submission) in one trip to the thread pool: a
-    # sync route and a sync learner dependency would each make one, and each costs as much as a short query.
-    return await run_in_threadpool(
-        _create,
-        slug=slug,
-        body=body,
-        session=session,
-        user=user,
-        request=request,
-        response=response,
-        idempotency_key=idempotency_key,
-    )
+    if idempotency_key is not None or body.learner is not None:
+        # All the database work (the learner named, the key, the submission) in one trip to the thread pool.
+        return await run_in_threadpool(
+            _create,
+            slug=slug,
+            body=body,
+            session=session,
+            user=user,
+            request=request,
+            response=response,
+            idempotency_key=idempotency_key,
+        )
+    # The common case: the caller's own answers. What it needs to know (the caller's learner, the card, whether
+    # a deck reserves the variant) was most often read moments ago and kept; only what was not is looked up, in
+    # one trip to the thread pool. The grading is done here, and the writer stores the submission together with
+    # those of other requests arriving meanwhile.
+    now = utcnow()
+    found = _cached_lookup(request, user, slug=slug, seed=body.seed)
+    if found is None:
+        found = await run_in_threadpool(
+            _lookup, request=request, session=session, user=user, slug=slug, seed=body.seed, now=now
+        )
+    learner_id, card = found
+    graded = grade_submission(card=card, learner_id=learner_id, seed=body.seed, answers=body.answers, now=now)
+    writer: SubmissionWriter = request.app.state.submission_writer
+    view = await writer.store(graded)
+    response.headers["Location"] = submission_path(request, view.id)
+    return SubmissionPublic.build(view)
+
+
+def _cached_lookup(request: Request, user: User | None, *, slug: str, seed: int) -> tuple[int, PublishedCard] | None:
+    """The caller's learner id and the card when this process knows both (and that no deck reserves the seed)."""
+    if user is None:
+        return None  # a guest's learner comes with its cookie: looked up (or made) in the database
+    engine = request.app.state.engine
+    learner_id = cached_learner_id(engine, user.id)
+    card = cached_card(engine, slug)
+    if learner_id is None or card is None:
+        return None
+    if is_drawn(card.spec) and not known_free(
+        engine, card_id=card.card_id, learner_id=learner_id, card_slug=slug, seed=seed
+    ):
+        return None
+    return learner_id, card
+
+
+def _lookup(
+    *, request: Request, session: Session, user: User | None, slug: str, seed: int, now: datetime
+) -> tuple[int, PublishedCard]:
+    """The caller's learner id (a new guest gets a row) and the card; InvalidSeed for a deck's reserved variant."""
+    try:
+        learner = current_learner(request, session, user)
+        card = published_card(session=session, slug=slug)
+        check_practice_seed(session=session, card=card, learner_id=learner.id, seed=seed, now=now)
+        return learner.id, card
+    finally:
+        session.close()  # the connection goes back to the pool while the writer stores the submission
 
 
 def _create(
@@ -173,9 +225,7 @@ def list_own(
     until: Annotated[str | None, Query(description="Only those made before this ISO 8601 time")] = None,
 ) -> list[SubmissionListItem]:
     """The caller's own submissions; an integration token reads every learner's. A page at a time."""
-    where = SubmissionFilter(
-        card=card, deck=deck, since=parse_time(since, "since"), until=parse_time(until, "until")
-    )
+    where = SubmissionFilter(card=card, deck=deck, since=parse_time(since, "since"), until=parse_time(until, "until"))
     if may_integrate(request, user):
         where = replace(where, external_id=learner_id)
     elif learner_id is not None:

@@ -1,0 +1,87 @@
+"""A small cache of values read from a database, kept per engine for a few seconds.
+
+Lookups that every request makes (the published card, the decks that hide a card's solution, the learner of
+an account) are kept in the process for a moment instead of being read again. Keyed by engine, because one
+process may talk to several databases (the app has one; tests and commands make more), and weakly, so an
+engine that is disposed of takes its entries with it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Hashable
+from typing import Any, Generic, TypeVar
+from weakref import WeakKeyDictionary
+
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import ORMExecuteState, Session
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class EngineCache(Generic[K, V]):  # Python 3.11: no type parameter syntax
+    def __init__(self, *, seconds: float, size: int = 1024) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._entries: WeakKeyDictionary[Engine, dict[K, tuple[float, V]]] = WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, engine: Engine, key: K) -> V | None:
+        """The value kept for ``key`` in the last ``seconds``, else None."""
+        found = self._entries.get(engine, {}).get(key)
+        if found is None or found[0] <= time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, engine: Engine, key: K, value: V) -> V:
+        with self._lock:
+            entries = self._entries.setdefault(engine, {})
+            if len(entries) >= self.size:
+                entries.clear()  # many distinct keys: start over rather than track ages
+            entries[key] = (time.monotonic() + self.seconds, value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def session_engine(session: Session) -> Engine:
+    """The engine a session's queries go to (the app binds every session to one)."""
+    engine = session.get_bind()
+    if not isinstance(engine, Engine):
+        raise TypeError("the session is bound to a connection, not an engine")
+    return engine
+
+
+def forget_on_change(cache: EngineCache[Any, Any], *models: type[Any], new_rows: bool = True) -> None:
+    """Empty ``cache`` whenever a session of this process writes a row of ``models``: at the flush, and again
+    at the commit, because another request may have read and kept the old rows in between. A bulk UPDATE or
+    DELETE of those models, which bypasses the flush, empties it too. ``new_rows=False`` for a cache that new
+    rows cannot make wrong (it keeps only what exists), so that frequent inserts do not empty it."""
+    flag = f"changed:{id(cache)}"
+
+    @event.listens_for(Session, "after_flush")
+    def _after_flush(session: Session, flush_context: object) -> None:
+        written = (*session.new, *session.dirty, *session.deleted) if new_rows else (*session.dirty, *session.deleted)
+        if any(isinstance(row, models) for row in written):
+            cache.clear()
+            session.info[flag] = True
+
+    @event.listens_for(Session, "do_orm_execute")
+    def _on_execute(state: ORMExecuteState) -> None:
+        mapper = state.bind_mapper
+        if (state.is_update or state.is_delete) and mapper is not None and issubclass(mapper.class_, models):
+            cache.clear()
+            state.session.info[flag] = True
+
+    @event.listens_for(Session, "after_commit")
+    def _after_commit(session: Session) -> None:
+        if session.info.pop(flag, False):
+            cache.clear()
+
+    @event.listens_for(Session, "after_rollback")
+    def _after_rollback(session: Session) -> None:
+        session.info.pop(flag, None)

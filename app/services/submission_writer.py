@@ -1,0 +1,129 @@
+"""The submission writer: one thread storing the graded submissions of concurrent requests, many per transaction.
+
+Why: a submission costs a few inserts and a commit, and each statement costs more in Python than in the
+database. With a transaction per request, 40 request threads queue for SQLite's single write lock (or for
+PostgreSQL's commits) while fighting for the interpreter. Here a request grades its answers, hands the result
+to the writer and waits; the writer takes everything that arrived meanwhile (up to ``max_batch``) and stores it
+with one statement per table and one commit (``submission_store.store_submissions``). Nothing is acknowledged
+before its commit: a request gets its submission back, with its id, only once it is stored.
+
+When a batch breaks a constraint, its submissions are stored again one per transaction, so only the faulty one
+fails (a learner deleted meanwhile: NotFound) and the others are unaffected. When the database is down, every
+request of the batch gets the database's error, which the app answers with 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Final
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.services.errors import NotFound
+from app.services.submission_store import GradedSubmission, store_submissions
+from app.services.submission_views import SubmissionView
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH: Final = 64
+
+
+@dataclass(frozen=True)
+class _Job:
+    graded: GradedSubmission
+    result: Future[SubmissionView] = field(default_factory=Future)
+
+
+_STOP: Final = object()
+
+
+class SubmissionWriter:
+    """``writer.start()``; ``await writer.store(graded)`` from requests; ``writer.stop()`` at shutdown."""
+
+    def __init__(self, factory: sessionmaker[Session], *, max_batch: int = MAX_BATCH) -> None:
+        self._factory = factory
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self.batches = 0  # transactions committed, for the benchmark's figures and the tests
+        self.stored = 0
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="submission-writer", daemon=True)
+            self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Store what is queued, then end the thread."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join(timeout)
+            self._thread = None
+            log.info("submission writer stopped: %d submissions stored in %d transactions", self.stored, self.batches)
+
+    async def store(self, graded: GradedSubmission) -> SubmissionView:
+        """Store ``graded`` with whatever else is waiting; the stored submission once it is committed.
+
+        Raises what storing raised: NotFound for a learner that is gone, the database's errors when it is down.
+        """
+        self.start()  # started with the app; here too for an app served without its lifespan (a bare test client)
+        job = _Job(graded)
+        self._queue.put(job)
+        return await asyncio.wrap_future(job.result)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            batch = [first]
+            while len(batch) < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is _STOP:
+                    stopping = True  # store this batch first
+                    break
+                batch.append(more)
+            # A job whose request was cancelled before its turn is dropped: nobody waits for its answer.
+            jobs = [job for job in batch if isinstance(job, _Job) and job.result.set_running_or_notify_cancel()]
+            try:
+                self._write(jobs)
+            except Exception as exc:  # a bug, not the database: the requests get it, the writer goes on
+                log.exception("the submission writer failed")
+                for job in jobs:
+                    if not job.result.done():
+                        job.result.set_exception(exc)
+
+    def _write(self, jobs: list[_Job]) -> None:
+        try:
+            with self._factory() as session:
+                try:
+                    views = store_submissions(session=session, graded=[job.graded for job in jobs])
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+        except IntegrityError:
+            if len(jobs) > 1:
+                for job in jobs:  # one per transaction: only the faulty one fails
+                    self._write([job])
+                return
+            jobs[0].result.set_exception(NotFound(f"no learner {jobs[0].graded.learner_id}"))
+            return
+        except Exception as exc:  # the database is unreachable, or locked past its timeout: nothing was stored
+            for job in jobs:
+                job.result.set_exception(exc)
+            return
+        self.batches += 1
+        self.stored += len(jobs)
+        for job, view in zip(jobs, views, strict=True):
+            job.result.set_result(view)
