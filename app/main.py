@@ -138,7 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestObservability, access_log=settings.access_log)
     app.mount("/static", StaticFiles(directory=static_dir(), check_dir=False), name="static")
     app.include_router(health.router)
-    app.include_router(api.router, prefix=API_PREFIX)
+    api.include_api(app, prefix=API_PREFIX)
     install_api_document(app, prefix=API_PREFIX)  # examples and headers in /openapi.json
     app.include_router(pages_router)
     return app

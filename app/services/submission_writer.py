@@ -15,11 +15,11 @@ request of the batch gets the database's error, which the app answers with 503.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
 import threading
-from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 
 from sqlalchemy.exc import IntegrityError
@@ -37,7 +37,8 @@ MAX_BATCH: Final = 64
 @dataclass(frozen=True)
 class _Job:
     graded: GradedSubmission
-    result: Future[SubmissionView] = field(default_factory=Future)
+    loop: asyncio.AbstractEventLoop
+    result: asyncio.Future[SubmissionView]  # of ``loop``: settled there, never from the writer's thread
 
 
 _STOP: Final = object()
@@ -73,9 +74,10 @@ class SubmissionWriter:
         Raises what storing raised: NotFound for a learner that is gone, the database's errors when it is down.
         """
         self.start()  # started with the app; here too for an app served without its lifespan (a bare test client)
-        job = _Job(graded)
+        loop = asyncio.get_running_loop()
+        job = _Job(graded, loop, loop.create_future())
         self._queue.put(job)
-        return await asyncio.wrap_future(job.result)
+        return await job.result
 
     def _run(self) -> None:
         stopping = False
@@ -93,17 +95,21 @@ class SubmissionWriter:
                     stopping = True  # store this batch first
                     break
                 batch.append(more)
-            # A job whose request was cancelled before its turn is dropped: nobody waits for its answer.
-            jobs = [job for job in batch if isinstance(job, _Job) and job.result.set_running_or_notify_cancel()]
+            # A job whose request was cancelled before its turn is dropped: nobody waits for its answer. (Read
+            # from this thread, ``cancelled()`` may lag; a job cancelled meanwhile is stored, as it would be a
+            # moment later.)
+            jobs = [job for job in batch if isinstance(job, _Job) and not job.result.cancelled()]
+            outcomes: list[tuple[_Job, SubmissionView | BaseException]] = []
             try:
-                self._write(jobs)
+                self._write(jobs, outcomes)
             except Exception as exc:  # a bug, not the database: the requests get it, the writer goes on
                 log.exception("the submission writer failed")
-                for job in jobs:
-                    if not job.result.done():
-                        job.result.set_exception(exc)
+                settled = {id(job) for job, _ in outcomes}
+                outcomes += [(job, exc) for job in jobs if id(job) not in settled]
+            _settle(outcomes)
 
-    def _write(self, jobs: list[_Job]) -> None:
+    def _write(self, jobs: list[_Job], outcomes: list[tuple[_Job, SubmissionView | BaseException]]) -> None:
+        """Store ``jobs`` in one transaction; appends each one's stored submission, or error, to ``outcomes``."""
         try:
             with self._factory() as session:
                 try:
@@ -115,15 +121,33 @@ class SubmissionWriter:
         except IntegrityError:
             if len(jobs) > 1:
                 for job in jobs:  # one per transaction: only the faulty one fails
-                    self._write([job])
+                    self._write([job], outcomes)
                 return
-            jobs[0].result.set_exception(NotFound(f"no learner {jobs[0].graded.learner_id}"))
+            outcomes.append((jobs[0], NotFound(f"no learner {jobs[0].graded.learner_id}")))
             return
         except Exception as exc:  # the database is unreachable, or locked past its timeout: nothing was stored
-            for job in jobs:
-                job.result.set_exception(exc)
+            outcomes += [(job, exc) for job in jobs]
             return
         self.batches += 1
         self.stored += len(jobs)
-        for job, view in zip(jobs, views, strict=True):
-            job.result.set_result(view)
+        outcomes += zip(jobs, views, strict=True)
+
+
+def _settle(outcomes: list[tuple[_Job, SubmissionView | BaseException]]) -> None:
+    """Hand each request its outcome on its own event loop: one wake-up per loop for the whole batch."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, SubmissionView | BaseException]]] = {}
+    for job, outcome in outcomes:
+        by_loop.setdefault(job.loop, []).append((job, outcome))
+    for loop, settled in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
+            loop.call_soon_threadsafe(_set_results, settled)
+
+
+def _set_results(settled: list[tuple[_Job, SubmissionView | BaseException]]) -> None:
+    for job, outcome in settled:
+        if job.result.done():  # cancelled: the request is gone
+            continue
+        if isinstance(outcome, BaseException):
+            job.result.set_exception(outcome)
+        else:
+            job.result.set_result(outcome)

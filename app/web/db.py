@@ -38,7 +38,7 @@ class _RequestSession:
             # Closing may roll back (a round trip to the database): in a thread, and finished even when the
             # request is cancelled, so the connection always goes back to the pool before the slot is freed.
             # A session holding no connection (nothing asked, or committed already) has nothing to roll back.
-            if self.session.get_transaction() is None:
+            if not _holds_connection(self.session):
                 self.session.close()
             else:
                 with anyio.CancelScope(shield=True):
@@ -46,6 +46,14 @@ class _RequestSession:
         finally:
             if self.slots is not None:
                 self.slots.release_on_behalf_of(self)
+
+
+def _holds_connection(session: Session) -> bool:
+    """Whether the session has taken a connection from the pool (a transaction may be begun without one: a
+    cached user merged into the session begins one, but asks the database nothing)."""
+    transaction = session.get_transaction()
+    # SessionTransaction keeps its connections in ``_connections``; there is no public way to ask.
+    return transaction is not None and bool(getattr(transaction, "_connections", True))
 
 
 async def db_session(request: Request) -> Session:

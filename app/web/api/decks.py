@@ -32,7 +32,7 @@ from app.web.deps import LearnerDep, OptionalLearnerDep, SessionDep, SlugPath
 from app.web.errors import ApiError
 from app.web.idempotency import IdempotencyGuard, IdempotencyKeyHeader, caller_scope
 from app.web.pagination import DEFAULT_LIMIT, PAGED, CursorQuery, LimitQuery, keyset_page
-from app.web.rate_limits import RATE_LIMITED, limit_submissions
+from app.web.rate_limits import RATE_LIMITED, SubmitterDep
 from app.web.schemas import (
     MAX_ANSWERS,
     SEED_LIMIT,
@@ -354,7 +354,6 @@ def replace(slug: DeckSlugPath, body: DeckUpdate, session: SessionDep, user: Ins
     summary="Answer a card inside a deck",
     name="api_create_deck_submission",
     response_model=DeckSubmissionPublic,
-    dependencies=[Depends(require_scope("submit")), Depends(limit_submissions)],
     responses={
         403: {"model": ErrorResponse, "description": "A `learner` sent by a caller that is not an integration"},
         404: {"model": ErrorResponse, "description": "No published deck, or the card is not in it"},
@@ -366,9 +365,9 @@ def create_deck_submission(
     slug: DeckSlugPath,
     card_slug: SlugPath,
     body: DeckSubmissionCreate,
+    user: SubmitterDep,  # first: the scope and the limits are checked before anything is looked up
     session: SessionDep,
     learner: LearnerDep,
-    user: OptionalUserDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,

@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -23,12 +23,13 @@ from app.services.practice_seeds import known_free
 from app.services.submission_writer import SubmissionWriter
 from app.services.submissions import check_practice_seed, get_submission, grade_submission, submit
 from app.web.api.integrations import SubmissionListItem, acting_learner, may_integrate
-from app.web.auth import OptionalUserDep, require_scope
+from app.web.auth import OptionalUserDep
+from app.web.db import db_session
 from app.web.deps import OptionalLearnerDep, SessionDep, SlugPath, current_learner
 from app.web.errors import ApiError
 from app.web.idempotency import IdempotencyGuard, IdempotencyKeyHeader, caller_scope
 from app.web.pagination import DEFAULT_LIMIT, PAGE_HEADERS, CursorQuery, LimitQuery, bad_cursor, next_page, parse_time
-from app.web.rate_limits import RATE_LIMITED, limit_submissions
+from app.web.rate_limits import RATE_LIMITED, SubmitterDep
 from app.web.schemas import ErrorResponse, SubmissionCreate, SubmissionPublic
 
 router = APIRouter(tags=["submissions"])
@@ -58,7 +59,6 @@ def submission_path(request: Request, ident: int) -> str:
     summary="Submit answers to a variant",
     name="api_create_submission",
     response_model=SubmissionPublic,
-    dependencies=[Depends(require_scope("submit")), Depends(limit_submissions)],
     responses={
         201: {"headers": {"Location": {"description": "The new submission's address", "schema": {"type": "string"}}}},
         403: {"model": ErrorResponse, "description": "A `learner` sent by a caller that is not an integration"},
@@ -69,8 +69,7 @@ def submission_path(request: Request, ident: int) -> str:
 async def create_submission(
     slug: SlugPath,
     body: SubmissionCreate,
-    session: SessionDep,
-    user: OptionalUserDep,
+    user: SubmitterDep,
     request: Request,
     response: Response,
     idempotency_key: IdempotencyKeyHeader = None,
@@ -87,7 +86,7 @@ async def create_submission(
             _create,
             slug=slug,
             body=body,
-            session=session,
+            session=await db_session(request),
             user=user,
             request=request,
             response=response,
@@ -100,6 +99,7 @@ async def create_submission(
     now = utcnow()
     found = _cached_lookup(request, user, slug=slug, seed=body.seed)
     if found is None:
+        session = await db_session(request)
         found = await run_in_threadpool(
             _lookup, request=request, session=session, user=user, slug=slug, seed=body.seed, now=now
         )
