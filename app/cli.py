@@ -76,19 +76,26 @@ def _add_lti_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParse
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from app.startup_gc import hold_collection, release_collection
+
+    if args.workers == 1:  # this process builds the app: no collections until it is built (app.startup_gc)
+        hold_collection()
     import uvicorn
 
     # Uvicorn lets the requests in flight finish on SIGTERM, then raises the signal again for its default
     # action, which would report the process as killed (exit 143); a stop asked for and done cleanly exits 0.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        **serving.uvicorn_options(args),
-        timeout_graceful_shutdown=args.shutdown_timeout,
-    )
+    try:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            **serving.uvicorn_options(args),
+            timeout_graceful_shutdown=args.shutdown_timeout,
+        )
+    finally:
+        release_collection()  # the app's lifespan has resumed it, unless the app never started
     signal.signal(signal.SIGTERM, previous)
     return 0
 

@@ -46,6 +46,7 @@ def test_one_worker_by_default_with_uvloop_httptools_and_the_apps_own_access_log
     (call,) = uvicorn_calls
     assert call["workers"] == 1
     assert (call["loop"], call["http"]) == ("uvloop", "httptools")
+    assert call["ws"] == "none"  # no WebSocket routes, so no WebSocket protocol loaded at start
     # uvicorn's access line is off; the app's middleware writes one with the request id instead.
     assert call["access_log"] is False
     assert os.environ["ACCESS_LOG"] == "true"

@@ -1,7 +1,7 @@
 """What a server start loads: the libraries only some requests need are imported by those requests, not at start.
 
-Each of these took tens of milliseconds at every launch (cryptography through joserfc, Alembic, the OpenAPI
-examples, latex2mathml); a new top-level import of one of them would quietly bring the cost back.
+Each of these took ten milliseconds or more at every launch (cryptography through joserfc, Alembic, the OpenAPI
+examples, latex2mathml, markdown-it); a new top-level import of one of them would quietly bring the cost back.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-DEFERRED = ("joserfc", "cryptography", "alembic", "latex2mathml", "app.web.api.examples")
+DEFERRED = ("joserfc", "cryptography", "alembic", "latex2mathml", "app.web.api.examples", "markdown_it")
 
 
 def test_building_the_app_leaves_the_deferred_libraries_unloaded(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from app.db.models import Card, CardVersion, Submission
-from app.domain.cards import CardSpec, is_drawn, parse_spec
+from app.domain.cards import CardSpec, parse_spec, stored_is_drawn
 from app.services.errors import NotFound
 
 
@@ -91,7 +91,7 @@ def list_cards(
                 slug=row.slug,
                 title=row.title,
                 tags=tuple(row.tags),
-                drawn=is_drawn(stored_spec(row.spec)),
+                drawn=stored_is_drawn(row.spec),
                 best_score=None if best_score is None else float(best_score),
             )
         )

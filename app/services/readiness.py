@@ -3,8 +3,9 @@
 ``readiness_problems(session=session)`` returns ``[]`` when the app can serve, else each problem as
 ``(check, message)``: ``("database", ...)`` when ``SELECT 1`` fails, ``("migrations", ...)`` when the database's
 ``alembic_version`` is not the newest migration. The newest revision is read from the migration scripts once
-per process (they do not change while it runs), at start by a thread of its own, so that the server does not
-wait for Alembic to load before it answers.
+per process (they do not change while it runs), by a thread of its own a little after the start, so that the
+server does not wait for Alembic to load before it answers, nor share the interpreter with it while it answers
+its first requests.
 """
 
 from __future__ import annotations
@@ -12,12 +13,17 @@ from __future__ import annotations
 import logging
 import threading
 from functools import cache
+from typing import Final
 
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 logger = logging.getLogger(__name__)
+
+# Loading Alembic takes about 0.1 s of CPU, holding the interpreter most of that time: started with the server,
+# it slowed the first answers by as much. A /readyz asked before the thread runs reads the revision itself.
+WARM_DELAY_S: Final = 2.0
 
 
 @cache
@@ -36,9 +42,10 @@ def warm_readiness() -> None:
         logger.warning("readiness: the migration scripts are missing; /readyz will answer 503")
 
 
-def warm_readiness_in_background() -> threading.Thread:
-    """``warm_readiness()`` in a daemon thread, so the server answers while Alembic loads; returns the thread."""
-    thread = threading.Thread(target=warm_readiness, name="warm-readiness", daemon=True)
+def warm_readiness_in_background(delay: float = WARM_DELAY_S) -> threading.Thread:
+    """``warm_readiness()`` in a daemon thread ``delay`` seconds from now, so the server answers meanwhile."""
+    thread = threading.Timer(delay, warm_readiness)
+    thread.name, thread.daemon = "warm-readiness", True
     thread.start()
     return thread
 

@@ -9,16 +9,16 @@ gives ``<p>KL is <span class="math inline"><math ...>...</math></span></p>``.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import Any, Final
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any, Final
 from xml.etree.ElementTree import tostring
 
 import nh3
-from markdown_it import MarkdownIt
-from markdown_it.common.utils import escapeHtml
-from markdown_it.rules_core import StateCore
 from markupsafe import Markup
-from mdit_py_plugins.dollarmath import dollarmath_plugin
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.rules_core import StateCore
 
 # MathML Core's elements, plus the presentation elements latex2mathml emits beyond it.
 MATHML_TAGS: Final = frozenset(
@@ -73,6 +73,8 @@ def latex_to_mathml(latex: str, *, display: bool) -> str:
         element = convert_to_element(latex, display="block" if display else "inline")
     # latex2mathml raises a dozen unrelated Exception subclasses (and IndexError) for malformed input.
     except Exception:
+        from markdown_it.common.utils import escapeHtml
+
         return f'<code class="math-error" title="This formula could not be typeset">{escapeHtml(latex)}</code>'
     return _ESCAPED_REFERENCE.sub(r"&\1", tostring(element, encoding="unicode"))
 
@@ -90,15 +92,17 @@ def _alignment_classes(state: StateCore) -> None:
             token.attrSet("class", "align-" + style.removeprefix("text-align:"))
 
 
+@cache
 def _parser() -> MarkdownIt:
+    """The parser, built with the first text rendered: a server's start renders none, so it loads no markdown-it."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+
     md = MarkdownIt("commonmark").enable("table")
     md.core.ruler.push("alignment_classes", _alignment_classes)
     # allow_digits=False: "costs $3 and $4" stays text; card math never touches a digit outside its dollars.
     dollarmath_plugin(md, allow_digits=False, renderer=_render_math)
     return md
-
-
-_MD: Final = _parser()
 
 
 def sanitise(html: str) -> str:
@@ -114,7 +118,7 @@ def sanitise(html: str) -> str:
 
 @lru_cache(maxsize=2048)
 def _to_html(source: str) -> str:
-    return sanitise(_MD.render(source))
+    return sanitise(_parser().render(source))
 
 
 def to_html(source: str) -> Markup:
@@ -124,7 +128,7 @@ def to_html(source: str) -> Markup:
 
 @lru_cache(maxsize=2048)
 def _to_inline_html(source: str) -> str:
-    return sanitise(_MD.renderInline(source))
+    return sanitise(_parser().renderInline(source))
 
 
 def to_inline_html(source: str) -> Markup:

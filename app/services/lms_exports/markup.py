@@ -9,35 +9,39 @@ from __future__ import annotations
 
 import math
 import re
-from functools import lru_cache
-from typing import Any, Final
+from functools import cache, lru_cache
+from typing import TYPE_CHECKING, Any, Final
 
 import nh3
 import numpy as np
-from markdown_it import MarkdownIt
-from markdown_it.common.utils import escapeHtml
-from mdit_py_plugins.dollarmath import dollarmath_plugin
 
 from app.domain.cards import Tolerance
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
 
 # Characters XML 1.0 cannot hold at all (not even escaped); a card's text should never have them.
 _NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def _tex(content: str, options: dict[str, Any]) -> str:
+    from markdown_it.common.utils import escapeHtml  # loaded by _parser() already
+
     # The TeX is text inside HTML: `a < b` must stay text, and MathJax reads the unescaped characters back.
     body = escapeHtml(content)
     return f"\\[{body}\\]" if options.get("display_mode") else f"\\({body}\\)"
 
 
+@cache
 def _parser() -> MarkdownIt:
+    """Built with the first export: markdown-it is not loaded by a server's start, which exports nothing."""
+    from markdown_it import MarkdownIt
+    from mdit_py_plugins.dollarmath import dollarmath_plugin
+
     md = MarkdownIt("commonmark").enable("table")
     # The same reading of dollars as the app's pages, so a card exports the formulas it shows.
     dollarmath_plugin(md, allow_digits=False, renderer=_tex)
     return md
-
-
-_MD: Final = _parser()
 
 
 def _clean(html: str) -> str:
@@ -48,13 +52,13 @@ def _clean(html: str) -> str:
 @lru_cache(maxsize=1024)
 def html(source: str) -> str:
     r"""Card Markdown as sanitised HTML with TeX maths: ``html("$x$ nats")`` is ``<p>\(x\) nats</p>``."""
-    return _clean(_MD.render(source))
+    return _clean(_parser().render(source))
 
 
 @lru_cache(maxsize=1024)
 def inline_html(source: str) -> str:
     """One line of card Markdown (a part's label, an option) without a surrounding paragraph."""
-    return _clean(_MD.renderInline(source))
+    return _clean(_parser().renderInline(source))
 
 
 def number(value: float) -> str:
