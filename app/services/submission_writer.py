@@ -22,7 +22,8 @@ import threading
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.services.errors import NotFound
@@ -52,6 +53,8 @@ class SubmissionWriter:
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        # Kept from batch to batch: taking one from the pool pings the database first (a round trip per batch).
+        self._connection: Connection | None = None
         self.batches = 0  # transactions committed, for the benchmark's figures and the tests
         self.stored = 0
 
@@ -80,6 +83,12 @@ class SubmissionWriter:
         return await job.result
 
     def _run(self) -> None:
+        try:
+            self._serve()
+        finally:
+            self._release()
+
+    def _serve(self) -> None:
         stopping = False
         while not stopping:
             first = self._queue.get()
@@ -108,10 +117,25 @@ class SubmissionWriter:
                 outcomes += [(job, exc) for job in jobs if id(job) not in settled]
             _settle(outcomes)
 
-    def _write(self, jobs: list[_Job], outcomes: list[tuple[_Job, SubmissionView | BaseException]]) -> None:
+    def _connect(self) -> Connection:
+        if self._connection is None or self._connection.closed or self._connection.invalidated:
+            self._release()
+            bind = self._factory.kw["bind"]
+            self._connection = bind.connect()
+        return self._connection
+
+    def _release(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            with contextlib.suppress(Exception):  # a connection the database dropped: nothing to give back
+                connection.close()
+
+    def _write(
+        self, jobs: list[_Job], outcomes: list[tuple[_Job, SubmissionView | BaseException]], *, retry: bool = True
+    ) -> None:
         """Store ``jobs`` in one transaction; appends each one's stored submission, or error, to ``outcomes``."""
         try:
-            with self._factory() as session:
+            with self._factory(bind=self._connect()) as session:
                 try:
                     views = store_submissions(session=session, graded=[job.graded for job in jobs])
                     session.commit()
@@ -125,7 +149,14 @@ class SubmissionWriter:
                 return
             outcomes.append((jobs[0], NotFound(f"no learner {jobs[0].graded.learner_id}")))
             return
-        except Exception as exc:  # the database is unreachable, or locked past its timeout: nothing was stored
+        except DBAPIError as exc:
+            if exc.connection_invalidated and retry:
+                # The kept connection was dropped while idle (a database restart): once more, on a new one.
+                self._write(jobs, outcomes, retry=False)
+                return
+            outcomes += [(job, exc) for job in jobs]  # the database is unreachable, or locked past its timeout
+            return
+        except Exception as exc:
             outcomes += [(job, exc) for job in jobs]
             return
         self.batches += 1
