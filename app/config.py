@@ -67,6 +67,8 @@ class Settings(BaseSettings):
 
     # While the database cannot be reached, requests answer 503 with this Retry-After (seconds).
     db_retry_after: int = Field(default=5, ge=1, le=3600)
+    # Allocations between two collections of the youngest generation (Python's default is 700; 0 keeps it).
+    gc_threshold: int = Field(default=20_000, ge=0, le=10_000_000)
     # On SIGTERM the server stops accepting and lets requests in flight finish for up to this many seconds.
     shutdown_timeout: float = Field(default=20.0, gt=0, le=3600)
     # Where the rate limits and the sign-in lock-outs are counted: a Redis URL (redis://host:6379/0) that every

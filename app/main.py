@@ -17,7 +17,7 @@ from app.metrics import count_stored_submissions
 from app.services.lti.outbox import outbox_worker
 from app.services.readiness import warm_readiness_in_background
 from app.services.submission_writer import SubmissionWriter
-from app.startup_gc import resume_collection
+from app.startup_gc import resume_collection, tune_collection
 from app.web import api
 from app.web.api import health
 from app.web.api_document import install_api_document
@@ -32,6 +32,7 @@ from app.web.observability import RequestObservability
 from app.web.outages import install_outage_handlers
 from app.web.pages import page_error_handlers
 from app.web.pages import router as pages_router
+from app.web.pages.cards import page_router as card_page_router
 from app.web.rate_limits import install_rate_limits
 from app.web.security import SecurityHeaders
 
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         resume_collection()  # the app is built: collect again, skipping what the start made (app.startup_gc)
+        tune_collection(settings.gc_threshold)
         # The newest migration, read once now rather than by the first /readyz; in a thread, as loading Alembic
         # would hold back the first answer.
         warm_readiness_in_background()
@@ -138,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestObservability, access_log=settings.access_log)
     app.mount("/static", StaticFiles(directory=static_dir(), check_dir=False), name="static")
     app.include_router(health.router)
+    app.include_router(card_page_router)  # GET /cards/{slug}, busy: before the API's routes (app.web.pages.cards)
     api.include_api(app, prefix=API_PREFIX)
     install_api_document(app, prefix=API_PREFIX)  # examples and headers in /openapi.json
     app.include_router(pages_router)

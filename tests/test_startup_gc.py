@@ -15,7 +15,7 @@ from app import startup_gc
 from app.cli import main
 from app.config import Settings
 from app.main import create_app
-from app.startup_gc import hold_collection, release_collection, resume_collection
+from app.startup_gc import hold_collection, release_collection, resume_collection, tune_collection
 
 
 @pytest.fixture(autouse=True)
@@ -87,3 +87,30 @@ def test_serve_holds_the_collector_for_one_worker_and_gives_it_back(
     assert main(["serve", "--workers", "2"]) == 0
     assert seen == [False, True]  # a supervisor of several workers keeps its collector
     assert gc.isenabled()  # the app never started here, yet the collector is back on
+
+
+@pytest.fixture
+def kept_thresholds() -> Iterator[tuple[int, int, int]]:
+    before = gc.get_threshold()
+    yield before
+    gc.set_threshold(*before)
+
+
+def test_the_served_app_collects_its_young_generation_less_often(
+    database_url: str, kept_thresholds: tuple[int, int, int]
+) -> None:
+    app = create_app(
+        Settings(_env_file=None, database_url=database_url, secret_key="startup-gc-key", gc_threshold=25_000)
+    )
+    try:
+        with TestClient(app):
+            assert gc.get_threshold() == (25_000, *kept_thresholds[1:])  # the older generations as they were
+    finally:
+        app.state.engine.dispose()
+
+
+def test_a_threshold_of_zero_leaves_the_collector_as_it_is(kept_thresholds: tuple[int, int, int]) -> None:
+    tune_collection(0)
+    assert gc.get_threshold() == kept_thresholds
+    tune_collection(5_000)
+    assert gc.get_threshold()[0] == 5_000
