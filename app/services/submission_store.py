@@ -1,8 +1,9 @@
 """Writing graded submissions: their rows, the LMS scores and webhook messages they cause, for one or many at once.
 
-``store_submissions`` adds everything to the caller's transaction without committing, with a fixed number of
-statements for the whole list: the submission rows in one multi-row insert, their parts in another, one query
-for the LMS links they touch and one for the webhooks. ``submit`` stores one submission this way; the
+``store_submissions`` adds everything to the caller's transaction without committing: the submission rows in
+one executemany (a multi-row insert on PostgreSQL; on SQLite, which cannot promise the order of the ids a
+multi-row insert returns, one prepared insert per row), their parts in one more, one query for the LMS links
+they touch and one for the webhooks. ``submit`` stores one submission this way; the
 submission writer (``submission_writer``) stores the submissions of many concurrent requests in one transaction.
 """
 
@@ -65,7 +66,8 @@ class GradedSubmission:
 
 # Core inserts, built once: the ORM's unit of work costs several times as much for the same rows. The rows are
 # not in the session afterwards, so the metrics count them explicitly (note_stored_submissions). The ids come
-# back in the order of the rows, whichever way the database batches them.
+# back in the order of the rows: SQLAlchemy batches them into multi-row inserts where the database can say
+# which id is which row's, and inserts one row at a time where it cannot (SQLite).
 _INSERT_SUBMISSIONS = insert(Submission.__table__).returning(  # type: ignore[arg-type]  # a Table
     Submission.__table__.c.id, sort_by_parameter_order=True
 )

@@ -68,7 +68,8 @@ class SubmissionWriter:
         if self._thread is not None:
             self._queue.put(_STOP)
             self._thread.join(timeout)
-            self._thread = None
+            if not self._thread.is_alive():  # else it is still storing: a later store() must not start another
+                self._thread = None
             log.info("submission writer stopped: %d submissions stored in %d transactions", self.stored, self.batches)
 
     async def store(self, graded: GradedSubmission) -> SubmissionView:
@@ -108,6 +109,11 @@ class SubmissionWriter:
             # from this thread, ``cancelled()`` may lag; a job cancelled meanwhile is stored, as it would be a
             # moment later.)
             jobs = [job for job in batch if isinstance(job, _Job) and not job.result.cancelled()]
+            if not jobs:
+                continue
+            # In the order of their cards: concurrent writers (other workers, other servers) then update the
+            # cards' tally rows in the same order, and cannot deadlock on them.
+            jobs.sort(key=lambda job: job.graded.card.card_id)
             outcomes: list[tuple[_Job, SubmissionView | BaseException]] = []
             try:
                 self._write(jobs, outcomes)
@@ -150,6 +156,10 @@ class SubmissionWriter:
             outcomes.append((jobs[0], NotFound(f"no learner {jobs[0].graded.learner_id}")))
             return
         except DBAPIError as exc:
+            if _is_transient(exc) and retry:
+                # A deadlock or serialization failure with another writer: PostgreSQL rolled this one back.
+                self._write(jobs, outcomes, retry=False)
+                return
             if exc.connection_invalidated and retry:
                 # The kept connection was dropped while idle (a database restart): once more, on a new one.
                 self._write(jobs, outcomes, retry=False)
@@ -162,6 +172,14 @@ class SubmissionWriter:
         self.batches += 1
         self.stored += len(jobs)
         outcomes += zip(jobs, views, strict=True)
+
+
+# PostgreSQL's "serialization_failure" and "deadlock_detected": the transaction may simply be run again.
+_TRANSIENT_STATES: Final = frozenset({"40001", "40P01"})
+
+
+def _is_transient(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in _TRANSIENT_STATES
 
 
 def _settle(outcomes: list[tuple[_Job, SubmissionView | BaseException]]) -> None:
