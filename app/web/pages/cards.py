@@ -6,22 +6,30 @@ import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
 from app.domain.cards import MAX_SEED, Variant, is_drawn
 from app.domain.grading import AnswerFormatError
+from app.services.card_cache import cached_card, published_card
 from app.services.catalog import PublishedCard, get_card, list_cards
 from app.services.errors import InvalidSeed, NotFound
 from app.services.submissions import submit, variant_for
-from app.web.deps import GuestIdDep, LearnerDep, OptionalLearnerDep, SessionDep
-from app.web.guest import default_seed
-from app.web.markdown import to_html
-from app.web.pages.forms import SeedError, answer_form, answers_from_form, parse_seed
+from app.web.auth import SESSION_COOKIE, current_user
+from app.web.db import db_session
+from app.web.deps import LearnerDep, OptionalLearnerDep, SessionDep, learner_key
+from app.web.guest import default_seed, guest_id_for
+from app.web.pages.card_pages import card_context, card_page_response, kept_response, page_cache, page_key, variant_url
+from app.web.pages.forms import SeedError, answers_from_form, parse_seed
 from app.web.pages.rendering import error_page, not_found_page, render_page, url_path
 from app.web.rate_limits import limit_submissions
 
 router = APIRouter()
+# The card page alone, included by ``create_app`` ahead of the API: the busiest page, and a request is matched
+# against every route before its own, which would cost it more than answering from the kept pages does.
+page_router = APIRouter(include_in_schema=False)
 
 
 async def read_form(request: Request) -> FormData:
@@ -34,7 +42,7 @@ FormDep = Annotated[FormData, Depends(read_form)]
 
 def new_variant_url(request: Request, slug: str) -> str:
     """A link to a fresh random variant: a plain link, so it works without JavaScript."""
-    return url_path(request, "page_card", slug=slug) + f"?seed={secrets.randbelow(MAX_SEED)}"
+    return variant_url(request, slug, secrets.randbelow(MAX_SEED))
 
 
 def _card_page(
@@ -45,21 +53,11 @@ def _card_page(
     answers: dict[str, object] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    new_seed: int | None = None,
 ) -> HTMLResponse:
-    spec = card.spec
-    drawn = is_drawn(spec)
-    context = {
-        "card": {
-            "slug": spec.slug,
-            "title": spec.title,
-            "tags": spec.tags,
-            "drawn": drawn,
-            "prompt_html": to_html(variant.prompt),
-        },
-        "form": answer_form(variant, answers=answers, errors=errors),
-        "new_variant_url": new_variant_url(request, spec.slug) if drawn else None,
-        "nav": "cards",
-    }
+    """The card page drawn afresh for this request (a form sent back with errors; the check on the kept pages)."""
+    seed = secrets.randbelow(MAX_SEED) if new_seed is None else new_seed
+    context = card_context(request, card, variant, new_seed=seed, answers=answers, errors=errors)
     return render_page(request, "card.html", context, status_code=status_code)
 
 
@@ -86,22 +84,57 @@ def index(request: Request, session: SessionDep, learner: OptionalLearnerDep) ->
     return render_page(request, "index.html", {"cards": cards, "nav": "cards"})
 
 
-@router.get("/cards/{slug}", name="page_card")
-def card_page(
-    request: Request, slug: str, session: SessionDep, guest_id: GuestIdDep, seed: str | None = None
-) -> HTMLResponse:
+def _kept_page(request: Request, slug: str, seed: str | None) -> Response | None:
+    """A guest's page straight from the kept pages, when the card and the page are both in memory, else None.
+
+    Runs on the event loop, so it must never wait: no database, no drawing. A signed-in user (or a bearer
+    token) needs the database to say who they are, so only a request with neither comes this way.
+    """
+    if SESSION_COOKIE in request.cookies or "authorization" in request.headers:
+        return None
+    card = cached_card(request.app.state.engine, slug)
+    if card is None:
+        return None
     try:
-        card = get_card(session=session, slug=slug)
+        chosen = parse_seed(seed)
+    except SeedError:
+        return None
+    if chosen is None:
+        chosen = default_seed(guest_id=guest_id_for(request), slug=slug, drawn=is_drawn(card.spec))
+    page = page_cache(request).get(page_key(request, card, chosen, None))
+    return None if page is None else kept_response(page, request)
+
+
+def _card_page_from_database(request: Request, session: Session, slug: str, seed: str | None) -> Response:
+    user = current_user(request, session)  # a bearer token that is not valid is a 401 here
+    try:
+        card = published_card(session=session, slug=slug)
     except NotFound:
         return not_found_page(request, f"There is no published card called '{slug}'.")
     try:
         chosen = parse_seed(seed)
         if chosen is None:
-            chosen = default_seed(guest_id=guest_id, slug=slug, drawn=is_drawn(card.spec))
+            own = learner_key(request, session, user)
+            chosen = default_seed(guest_id=own, slug=slug, drawn=is_drawn(card.spec))
         variant = variant_for(card.spec, chosen)
     except (SeedError, InvalidSeed) as exc:
         return _bad_seed(request, slug, str(exc))
-    return _card_page(request, card, variant)
+    return card_page_response(request, card, variant, user)
+
+
+@page_router.get("/cards/{slug}", name="page_card")
+async def card_page(request: Request) -> Response:
+    """The card's question and form (``?seed=`` picks the variant): a guest's seen lately comes from memory, on
+    the event loop; anything else (a signed-in user, a card or page not in memory, a bad seed) is worked out on
+    the thread pool. The slug and seed are read here rather than declared: FastAPI's checking of declared
+    parameters costs more than the rest of a kept page, and both are plain strings checked below anyway."""
+    slug: str = request.path_params["slug"]
+    seed = request.query_params.get("seed")
+    kept = _kept_page(request, slug, seed)
+    if kept is not None:
+        return kept
+    session = await db_session(request)
+    return await run_in_threadpool(_card_page_from_database, request, session, slug, seed)
 
 
 @router.post("/cards/{slug}", name="page_submit", dependencies=[Depends(limit_submissions)])
