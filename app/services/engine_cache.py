@@ -14,7 +14,7 @@ from collections.abc import Hashable
 from typing import Any, Generic, TypeVar
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import ORMExecuteState, Session
 
 K = TypeVar("K", bound=Hashable)
@@ -49,11 +49,9 @@ class EngineCache(Generic[K, V]):  # Python 3.11: no type parameter syntax
 
 
 def session_engine(session: Session) -> Engine:
-    """The engine a session's queries go to (the app binds every session to one)."""
-    engine = session.get_bind()
-    if not isinstance(engine, Engine):
-        raise TypeError("the session is bound to a connection, not an engine")
-    return engine
+    """The engine a session's queries go to (a session bound to one of its connections counts as the engine's)."""
+    bind = session.get_bind()
+    return bind.engine if isinstance(bind, Connection) else bind
 
 
 def forget_on_change(cache: EngineCache[Any, Any], *models: type[Any], new_rows: bool = True) -> None:

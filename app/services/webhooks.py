@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.db.integrations import OutboxMessage, Webhook
 from app.db.models import Learner
+from app.services.engine_cache import EngineCache, forget_on_change, session_engine
 from app.services.errors import NotFound
 
 if TYPE_CHECKING:
@@ -146,7 +147,25 @@ def submission_event(*, submission: SubmissionView, learner_id: int, external_id
 
 # Built once: every batch of submissions asks (most often to find no webhook at all); building a select costs
 # more than running this one on an empty or tiny table.
-_ACTIVE_HOOKS = select(Webhook).where(Webhook.active.is_(True)).order_by(Webhook.id)
+_ACTIVE_HOOKS = select(Webhook.id, Webhook.url).where(Webhook.active.is_(True)).order_by(Webhook.id)
+
+# The active webhooks, kept for a moment: every batch of submissions asks, and most often there is none. One
+# added or removed through this process is seen at once; through another server, within CACHE_SECONDS (its first
+# second's events may not reach it from there).
+CACHE_SECONDS: Final = 1.0
+active_hooks: EngineCache[None, tuple[tuple[int, str], ...]] = EngineCache(seconds=CACHE_SECONDS, size=1)
+forget_on_change(active_hooks, Webhook)
+
+
+def _active_hooks(session: Session) -> tuple[tuple[int, str], ...]:
+    """(id, url) of every active webhook."""
+    engine = session_engine(session)
+    found = active_hooks.get(engine, None)
+    if found is None:
+        found = active_hooks.put(engine, None, tuple((ident, url) for ident, url in session.execute(_ACTIVE_HOOKS)))
+    return found
+
+
 _EXTERNAL_IDS = select(Learner.id, Learner.external_id).where(Learner.id.in_(bindparam("learner_ids", expanding=True)))
 
 
@@ -155,7 +174,7 @@ def queue_submission_webhooks(*, session: Session, submissions: Sequence[tuple[S
     transaction; how many. Two queries whatever the number of submissions, one when there is no webhook."""
     if not submissions:
         return 0
-    hooks = list(session.scalars(_ACTIVE_HOOKS))
+    hooks = _active_hooks(session)
     if not hooks:
         return 0
     learner_ids = sorted({learner_id for _, learner_id in submissions})
@@ -164,13 +183,13 @@ def queue_submission_webhooks(*, session: Session, submissions: Sequence[tuple[S
         payload = submission_event(
             submission=submission, learner_id=learner_id, external_id=external_ids.get(learner_id)
         )
-        for hook in hooks:
+        for hook_id, url in hooks:
             session.add(
                 OutboxMessage(
                     kind=KIND,
-                    target_url=hook.url,
+                    target_url=url,
                     payload=payload,
-                    webhook_id=hook.id,
+                    webhook_id=hook_id,
                     next_attempt_at=submission.created_at,
                 )
             )
