@@ -27,9 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from scratch_databases import create_database, drop_database
+
 TUTOR = Path(sys.executable).with_name("tutor")
 TARGET_S = 1.5
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 
 
 def free_port() -> int:
@@ -85,32 +86,12 @@ def one_run(env: dict[str, str], log: Path) -> tuple[float, float, float]:
             server.wait()
 
 
-def create_database(kind: str, work: Path) -> tuple[str, str | None]:
-    """A fresh database's URL, and the PostgreSQL database's name to drop afterwards."""
-    if kind == "sqlite":
-        return f"sqlite:///{work / 'cold.db'}", None
-    import psycopg
-
-    name = f"bench_cold_start_{os.getpid()}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {name}")
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", name
-
-
-def drop_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 def measure(kind: str, runs: int, no_bytecode: bool) -> None:
     """Time ``runs`` launches against a fresh ``kind`` database and print each run and the median."""
     work = Path(tempfile.mkdtemp(prefix="cold-start-"))
     database: str | None = None
     try:
-        url, database = create_database(kind, work)
+        url, database = create_database(kind, work, label="cold")
         env = {
             **os.environ,
             "DATABASE_URL": url,

@@ -21,8 +21,8 @@ last one is answered), which is what many concurrent learners waiting on their f
 
 Figures: requests/s, p50/p95/p99 latency, errors (socket errors, timeouts and every status other than the
 expected one), the server's CPU time per request (user + system, from /proc: the figure that moves least with
-whatever else runs on the machine) and peak RSS per worker (VmHWM, reset before each scenario). Every figure is also a ratio to
-``/healthz`` of the same run, which is what counts on a shared machine. Prints a table and merges
+whatever else runs on the machine) and peak RSS per worker (VmHWM, reset before each scenario). Every figure
+is also a ratio to ``/healthz`` of the same run, which is what counts on a shared machine. Prints a table and merges
 ``{"load": ...}`` into bench/results.json, leaving other keys alone.
 """
 
@@ -43,6 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from scratch_databases import create_database, drop_database
 from sqlalchemy import func, select
 
 from app.db.models import Submission, User
@@ -60,7 +61,6 @@ RESULTS = BENCH / "results.json"
 TUTOR = Path(sys.executable).with_name("tutor")
 SLUG = "compare-two-students"  # parameters drawn per seed: every learner has a variant of their own
 SECRET_KEY = "load-benchmark-signing-key"
-PG_SERVER = "postgresql://postgres@127.0.0.1:5432"
 TARGETS = {"submit_ratio": 0.20, "submit_p99_ms": 100.0, "page_ratio": 0.50, "page_p99_vs_healthz": 2.0,
            "cold_start_s": 1.5}
 Request = tuple[str, str, dict[str, str], str | None]
@@ -264,26 +264,6 @@ def measure(
     }
 
 
-def create_database(kind: str, work: Path) -> tuple[str, str | None]:
-    """A fresh database's URL, and the PostgreSQL database's name to drop afterwards."""
-    if kind == "sqlite":
-        return f"sqlite:///{work / 'load.db'}", None
-    import psycopg
-
-    name = f"bench_load_{os.getpid()}"
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {name}")
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", name
-
-
-def drop_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
 def free_port() -> int:
     import socket
 
@@ -294,7 +274,7 @@ def free_port() -> int:
 
 def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="load-bench-"))
-    url, pg_name = create_database(kind, work)
+    url, pg_name = create_database(kind, work, label="load")
     env = {
         **os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET_KEY, "PYTHONDONTWRITEBYTECODE": "1",
         # The limits are counted as in production, set high enough that fifty learners answering nonstop from one
