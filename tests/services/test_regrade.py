@@ -2,41 +2,20 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
+from regrade_support import REVERSE, RIGHT, make_admin, new_tolerance, submit_all
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from tallies_support import same
 
 from app.db.models import Submission, SubmissionPart, User
-from app.domain.divergence import kl
 from app.services.analytics import card_stats, scanned_card_stats
-from app.services.bank import load_cards
 from app.services.errors import NotFound
-from app.services.learners import guest_learner
 from app.services.manual_grading import grade_part
 from app.services.regrade import regrade_card
-from app.services.submissions import submit
-
-RIGHT = kl([0.7, 0.2, 0.1], [0.6, 0.3, 0.1])  # 0.0268…; the first version's margin is 0.0005 + 0.01·|c| ≈ 0.00077
-REVERSE = kl([0.6, 0.3, 0.1], [0.7, 0.2, 0.1])  # the reverse KL, 0.0291…: outside both margins
-
-
-def answers(loss: float, better: str = "Student A") -> dict[str, str]:
-    return {"loss_a": f"{loss:.6f}", "better": better, "reasoning": "Because A is closer."}
-
-
-def new_tolerance(
-    session: Session, bank: Path, fixed_card: dict[str, Any], write_card: Any, **tolerance: float
-) -> None:
-    """A second version of two-students whose numeric part has ``tolerance``."""
-    card = copy.deepcopy(fixed_card)
-    card["parts"][0]["tolerance"] = tolerance
-    write_card(bank, card)
-    load_cards(session=session, path=bank)
 
 
 def snapshot(session: Session) -> list[Any]:
@@ -50,18 +29,7 @@ def snapshot(session: Session) -> list[Any]:
 
 @pytest.fixture
 def admin(session: Session) -> User:
-    user = User(email="admin@example.org", password_hash="not-a-hash", role="admin")
-    session.add(user)
-    session.commit()
-    return user
-
-
-def submit_all(session: Session, losses: list[tuple[float, str]]) -> list[int]:
-    learner = guest_learner(session=session, guest_id="guest-regrade")
-    return [
-        submit(session=session, learner_id=learner.id, slug="two-students", seed=0, answers=answers(loss, better)).id
-        for loss, better in losses
-    ]
+    return make_admin(session)
 
 
 def test_a_wider_tolerance_flips_exactly_the_answers_within_it_and_keeps_the_rest(
@@ -129,9 +97,7 @@ def test_a_narrower_tolerance_makes_answers_wrong_and_names_their_mistake(
     assert wrong is not None and wrong.score == pytest.approx(0.5)
     loss = wrong.results["parts"][0]
     assert (loss["correct"], loss["score"]) == (False, 0.0) and "Not quite" in loss["feedback"]
-    admin = User(email="admin@example.org", password_hash="not-a-hash", role="admin")
-    session.add(admin)
-    session.commit()
+    admin = make_admin(session)
     stats = card_stats(session=session, viewer=admin, slug="two-students")
     same(stats, scanned_card_stats(session=session, viewer=admin, slug="two-students"))
     assert [w.count for p in stats.parts if p.key == "loss_a" for w in p.wrong_answers] == [1]
