@@ -19,8 +19,9 @@ from app.services.catalog import PublishedCard, get_card
 from app.services.engine_cache import EngineCache, forget_on_change, session_engine
 
 CACHE_SECONDS: Final = 1.0
+GRACE_SECONDS: Final = 0.5  # one request reads an expired card again while the others keep the old one
 
-cards: EngineCache[str, PublishedCard] = EngineCache(seconds=CACHE_SECONDS)
+cards: EngineCache[str, PublishedCard] = EngineCache(seconds=CACHE_SECONDS, grace=GRACE_SECONDS)
 forget_on_change(cards, Card, CardVersion)
 
 

@@ -22,18 +22,37 @@ V = TypeVar("V")
 
 
 class EngineCache(Generic[K, V]):  # Python 3.11: no type parameter syntax
-    def __init__(self, *, seconds: float, size: int = 1024) -> None:
+    """``put`` a value read from ``engine``'s database; ``get`` gives it back for ``seconds``, then None.
+
+    With ``grace``, an expired value is read again by one caller only: the first to find it expired gets None
+    (and reads the database, then ``put``s), while everyone else keeps getting the old value for up to ``grace``
+    seconds more. Without it, every request in flight when a busy entry expires would read the database at once,
+    a burst each ``seconds`` that shows in the slowest answers.
+    """
+
+    def __init__(self, *, seconds: float, size: int = 1024, grace: float = 0.0) -> None:
         self.seconds = seconds
         self.size = size
+        self.grace = grace
         self._entries: WeakKeyDictionary[Engine, dict[K, tuple[float, V]]] = WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def get(self, engine: Engine, key: K) -> V | None:
-        """The value kept for ``key`` in the last ``seconds``, else None."""
-        found = self._entries.get(engine, {}).get(key)
-        if found is None or found[0] <= time.monotonic():
+        """The value kept for ``key`` in the last ``seconds`` (see ``grace``), else None."""
+        entries = self._entries.get(engine)
+        found = None if entries is None else entries.get(key)
+        if found is None:
             return None
-        return found[1]
+        now = time.monotonic()
+        if now < found[0]:
+            return found[1]
+        if not self.grace:
+            return None
+        with self._lock:
+            if entries is not None and entries.get(key) is found:  # nobody has claimed the refresh yet: this caller
+                entries[key] = (now + self.grace, found[1])
+                return None
+        return self.get(engine, key)  # claimed (or put) meanwhile: the value as it is now
 
     def put(self, engine: Engine, key: K, value: V) -> V:
         with self._lock:

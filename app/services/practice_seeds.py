@@ -21,6 +21,7 @@ from app.services.decks import LIST_LIMIT, answered_correctly, deck_seed, soluti
 from app.services.engine_cache import EngineCache, forget_on_change, session_engine
 
 CACHE_SECONDS: Final = 1.0
+GRACE_SECONDS: Final = 0.5  # one request reads expired decks again while the others keep the old ones
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ _HIDING_DECKS = (
     .limit(LIST_LIMIT)
 )
 
-hiding: EngineCache[int, tuple[HidingDeck, ...]] = EngineCache(seconds=CACHE_SECONDS)
+hiding: EngineCache[int, tuple[HidingDeck, ...]] = EngineCache(seconds=CACHE_SECONDS, grace=GRACE_SECONDS)
 forget_on_change(hiding, Deck, DeckCard)
 
 

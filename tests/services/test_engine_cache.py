@@ -58,6 +58,33 @@ def new_guest() -> Learner:
 # --- EngineCache ------------------------------------------------------------------------------------------
 
 
+def test_with_grace_one_caller_reads_an_expired_value_again_while_the_others_keep_it(
+    clock: Clock, engines: tuple[Engine, Engine]
+) -> None:
+    engine, _ = engines
+    cache: EngineCache[str, int] = EngineCache(seconds=1.0, grace=0.5)
+    cache.put(engine, "card", 7)
+    clock.now += 1.0
+    assert cache.get(engine, "card") is None  # the first to find it expired reads the database
+    assert [cache.get(engine, "card") for _ in range(3)] == [7, 7, 7]  # the others meanwhile keep the old value
+    clock.now += 0.5
+    assert cache.get(engine, "card") is None  # the refresh never came: the next caller tries
+    assert cache.get(engine, "card") == 7
+    cache.put(engine, "card", 8)
+    assert cache.get(engine, "card") == 8
+    clock.now += 0.999
+    assert cache.get(engine, "card") == 8
+
+
+def test_emptied_means_gone_even_with_grace(clock: Clock, engines: tuple[Engine, Engine]) -> None:
+    engine, _ = engines
+    cache: EngineCache[str, int] = EngineCache(seconds=1.0, grace=0.5)
+    cache.put(engine, "card", 7)
+    cache.clear()  # a change made in this process: nobody gets the old value again
+    assert cache.get(engine, "card") is None
+    assert cache.get(engine, "card") is None
+
+
 def test_a_value_is_kept_for_its_seconds_and_no_longer(clock: Clock, engines: tuple[Engine, Engine]) -> None:
     engine, _ = engines
     cache: EngineCache[str, int] = EngineCache(seconds=2.0)
