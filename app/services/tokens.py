@@ -80,8 +80,11 @@ def check_scopes(role: str, scopes: list[str] | tuple[str, ...] | None) -> list[
     unknown = [scope for scope in wanted if scope not in SCOPES]
     if unknown:
         names = ", ".join(f"'{scope[:40]}'" for scope in unknown)
-        raise TokenError("scopes", f"{names} {'is not a scope' if len(unknown) == 1 else 'are not scopes'}; "
-                         f"the scopes are {', '.join(SCOPES)}")
+        raise TokenError(
+            "scopes",
+            f"{names} {'is not a scope' if len(unknown) == 1 else 'are not scopes'}; "
+            f"the scopes are {', '.join(SCOPES)}",
+        )
     refused = [scope for scope in wanted if scope not in allowed]
     if refused:
         raise TokenError(
@@ -119,9 +122,7 @@ def list_tokens(*, session: Session, user_id: int, limit: int = MAX_TOKENS_LISTE
     return list(session.scalars(query))
 
 
-def revoke_token(
-    *, session: Session, user_id: int, token_id: int | None = None, prefix: str | None = None
-) -> ApiToken:
+def revoke_token(*, session: Session, user_id: int, token_id: int | None = None, prefix: str | None = None) -> ApiToken:
     """Revoke one of the user's tokens, by id or by its prefix; raises NotFound when it is not theirs."""
     query = select(ApiToken).where(ApiToken.user_id == user_id)
     if token_id is not None:
@@ -171,7 +172,7 @@ CACHE_SIZE: Final = 10_000
 @dataclass(frozen=True)
 class _Cached:
     expires: float  # time.monotonic()
-    user: User  # detached, never attached itself: each hit merges a copy into the caller's session
+    user: User  # detached, never attached itself: a hit merges a copy into the caller's session, or only reads it
     scopes: frozenset[str]
     token_id: int
     last_used_at: datetime | None
@@ -214,17 +215,19 @@ def _on_execute(state: ORMExecuteState) -> None:
         forget_cached_tokens()
 
 
-def cached_token_user(*, session: Session, secret: str, now: datetime | None = None) -> TokenUser | None:
+def cached_token_user(*, session: Session | None, secret: str, now: datetime | None = None) -> TokenUser | None:
     """The user behind a live token when this process saw it in the last ``CACHE_SECONDS``, else None.
 
     No query: the owner is merged into ``session`` as it was then, so an async caller needs no thread for it.
+    Without a session it is the cached, detached copy itself, shared with other requests: to read only.
     """
     cached = _cache.get(hash_token(secret))
     if cached is None or cached.expires <= time.monotonic():
         return None
     if cached.last_used_at is None or (now or utcnow()) - cached.last_used_at >= LAST_USED_RESOLUTION:
         return None  # its last use is due to be written again
-    return TokenUser(user=session.merge(cached.user, load=False), scopes=cached.scopes, token_id=cached.token_id)
+    user = cached.user if session is None else session.merge(cached.user, load=False)
+    return TokenUser(user=user, scopes=cached.scopes, token_id=cached.token_id)
 
 
 def authenticate_token(*, session: Session, secret: str, now: datetime | None = None) -> TokenUser | None:

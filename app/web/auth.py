@@ -35,7 +35,7 @@ from app.db.models import User
 from app.services.accounts import get_user, is_admin, is_instructor
 from app.services.tokens import TokenUser, authenticate_token, cached_token_user
 from app.web import guest
-from app.web.db import SessionDep
+from app.web.db import SessionDep, db_session
 from app.web.errors import is_api_request
 
 SESSION_COOKIE: Final = "tutor_session"
@@ -184,6 +184,22 @@ def current_user(request: Request, session: Session) -> User | None:
     return user
 
 
+def _cached_caller(request: Request, session: Session | None) -> User | None:
+    """The bearer token's owner when this process knows the token (no query), the request then resolved; else
+    None. Without ``session``, the owner is the cached copy shared with other requests, to read only."""
+    token = bearer_token(request)
+    found = None if token is None else cached_token_user(session=session, secret=token)
+    if found is None:
+        return None
+    state = request.state
+    state.session_id = None
+    state.scopes = None
+    state.token_id = None
+    state.user = _token_caller(request, found)
+    setattr(state, _STATE_RESOLVED, True)
+    return found.user
+
+
 async def caller(request: Request, session: SessionDep) -> User | None:
     """``current_user`` as a dependency: in the event loop when a token seen in the last seconds answers it.
 
@@ -192,16 +208,17 @@ async def caller(request: Request, session: SessionDep) -> User | None:
     """
     state = request.state
     if not getattr(state, _STATE_RESOLVED, False):
-        token = bearer_token(request)
-        found = None if token is None else cached_token_user(session=session, secret=token)
-        if found is not None:
-            state.session_id = None
-            state.scopes = None
-            state.token_id = None
-            state.user = _token_caller(request, found)
-            setattr(state, _STATE_RESOLVED, True)
-            return found.user
-        return await run_in_threadpool(current_user, request, session)
+        return _cached_caller(request, session) or await run_in_threadpool(current_user, request, session)
+    cached: User | None = state.user
+    return cached
+
+
+async def reading_caller(request: Request) -> User | None:
+    """``caller`` for a route that only reads who calls (id, role, the token's scopes) and may need no database:
+    a token known to this process gives its owner's cached copy, without opening a session to merge it into."""
+    state = request.state
+    if not getattr(state, _STATE_RESOLVED, False):
+        return _cached_caller(request, None) or await caller(request, await db_session(request))
     cached: User | None = state.user
     return cached
 

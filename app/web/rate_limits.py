@@ -41,8 +41,7 @@ from app.services.rate_limits import (
     make_storage,
 )
 from app.services.throttle import MemoryAttemptStore, SignInThrottle, StorageAttemptStore
-from app.web.auth import OptionalUserDep, caller, token_scopes
-from app.web.db import db_session
+from app.web.auth import OptionalUserDep, reading_caller, token_scopes
 from app.web.errors import error_response, is_api_request
 from app.web.guest import known_guest_id
 from app.web.schemas import ErrorResponse
@@ -173,7 +172,7 @@ async def submitter(request: Request) -> User | None:
     ``require_scope("submit")`` and ``limit_submissions`` in one dependency: FastAPI's solving of each
     dependency costs about as much as its check, and submissions are the busiest route.
     """
-    user = await caller(request, await db_session(request))
+    user = await reading_caller(request)
     scopes = token_scopes(request)
     if scopes is not None and "submit" not in scopes:
         raise HTTPException(403, "this token lacks the scope 'submit'")
