@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.db.integrations import LtiIdentity, LtiMembership, LtiPlatform, LtiResourceLink, OutboxMessage
 from app.db.models import Deck, Learner, Submission, utcnow
+from app.services.engine_cache import EngineCache, forget_on_change, session_engine
 from app.services.lti import claims as c
 from app.services.lti.keys import sign
 from app.services.scores import card_scores_for_learner, deck_score
@@ -315,15 +316,38 @@ _LINKED_LEARNER_CARDS = (
 )
 
 
+# The cards that have any launched link with a line item, kept for a moment: most batches of submissions are to
+# cards no LMS grades, and then need no query at all. A link launched for the first time through another server
+# is seen here within about a second; a learner's own launch comes long before their first answer.
+_GRADED_CARDS = (
+    select(LtiResourceLink.card_id)
+    .distinct()
+    .where(LtiResourceLink.card_id.is_not(None), LtiResourceLink.lineitem_url.is_not(None))
+)
+graded_cards: EngineCache[None, frozenset[int]] = EngineCache(seconds=1.0, size=1, grace=0.5)
+forget_on_change(graded_cards, LtiResourceLink)
+
+
+def _graded_cards(session: Session) -> frozenset[int]:
+    engine = session_engine(session)
+    found = graded_cards.get(engine, None)
+    if found is None:
+        found = graded_cards.put(engine, None, frozenset(session.scalars(_GRADED_CARDS)))
+    return found
+
+
 def learners_with_card_links(session: Session, *, learner_ids: set[int], card_ids: set[int]) -> set[tuple[int, int]]:
     """The ``(learner_id, card_id)`` pairs among these whose learner launched a graded link to the card itself.
 
-    One query for a whole batch of submissions, which most often finds none; ``queue_submission_scores`` then
-    runs only for the submissions that have a score to send.
+    One query for a whole batch of submissions when some of its cards have graded links, none when none has;
+    ``queue_submission_scores`` then runs only for the submissions that have a score to send.
     """
-    if not learner_ids or not card_ids:
+    linked_cards = card_ids & _graded_cards(session) if learner_ids else set()
+    if not linked_cards:
         return set()
-    rows = session.execute(_LINKED_LEARNER_CARDS, {"learner_ids": sorted(learner_ids), "card_ids": sorted(card_ids)})
+    rows = session.execute(
+        _LINKED_LEARNER_CARDS, {"learner_ids": sorted(learner_ids), "card_ids": sorted(linked_cards)}
+    )
     return {(learner_id, card_id) for learner_id, card_id in rows if card_id is not None}
 
 
