@@ -26,6 +26,7 @@ from app.config import Settings
 from app.db.session import make_engine, make_sessionmaker
 from app.services.rate_limits import SUBMISSIONS, SUBMISSIONS_IP, Check, RateLimiter
 from app.web.auth import OptionalUserDep, SessionSigner
+from app.web.db import RequestSessions
 from app.web.guest import COOKIE_NAME, GuestSigner
 from app.web.rate_limits import install_rate_limits, limit_submissions
 
@@ -57,6 +58,7 @@ def app_for(settings: Settings, *, limited: bool) -> FastAPI:
     app.state.session_signer = SessionSigner("bench-signing-key")
     app.state.sessionmaker = make_sessionmaker(make_engine("sqlite://"))
     install_rate_limits(app, settings)
+    app.add_middleware(RequestSessions)  # closes the session the route's caller lookup opens, as in the app
     dependencies = [Depends(limit_submissions)] if limited else []
 
     @app.post("/submit", dependencies=dependencies)
