@@ -28,6 +28,7 @@ from app.services.paging import (
     encode_cursor,
     page_of,
 )
+from app.services.submission_views import SubmissionSummary
 
 MAX_EXTERNAL_ID: Final = 255
 
@@ -118,15 +119,9 @@ class SubmissionFilter:
 
 
 @dataclass(frozen=True)
-class SubmissionRecord:
-    id: int
-    slug: str
-    title: str
-    version: int
-    seed: int
-    created_at: datetime
-    score: float
-    pending: bool
+class SubmissionRecord(SubmissionSummary):
+    """A submission as an integration lists it: the learner's own summary, with its deck, attempt and learner."""
+
     deck: str | None
     attempt: int
     learner_id: int
