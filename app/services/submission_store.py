@@ -1,9 +1,8 @@
 """Writing graded submissions: their rows, the LMS scores and webhook messages they cause, for one or many at once.
 
-``store_submissions`` adds everything to the caller's transaction without committing: the submission rows in
-one executemany (a multi-row insert on PostgreSQL; on SQLite, which cannot promise the order of the ids a
-multi-row insert returns, one prepared insert per row), their parts in one more, one query for the LMS links
-they touch and one for the webhooks. ``submit`` stores one submission this way; the
+``store_submissions`` adds everything to the caller's transaction without committing: the submission rows and
+their parts (``submission_rows``: one statement on PostgreSQL, two elsewhere), one query for the LMS links they
+touch and one for the webhooks. ``submit`` stores one submission this way; the
 submission writer (``submission_writer``) stores the submissions of many concurrent requests in one transaction.
 """
 
@@ -14,15 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
-from app.db.models import Submission, SubmissionPart
 from app.domain.cards import Variant
 from app.domain.grading import Grade
 from app.metrics import note_stored_submissions
 from app.services.catalog import PublishedCard
 from app.services.lti.ags import learners_with_card_links, queue_submission_scores
+from app.services.submission_rows import insert_submissions
 from app.services.submission_views import SubmissionView
 from app.services.webhooks import queue_submission_webhooks
 
@@ -64,16 +62,6 @@ class GradedSubmission:
         )
 
 
-# Core inserts, built once: the ORM's unit of work costs several times as much for the same rows. The rows are
-# not in the session afterwards, so the metrics count them explicitly (note_stored_submissions). The ids come
-# back in the order of the rows: SQLAlchemy batches them into multi-row inserts where the database can say
-# which id is which row's, and inserts one row at a time where it cannot (SQLite).
-_INSERT_SUBMISSIONS = insert(Submission.__table__).returning(  # type: ignore[arg-type]  # a Table
-    Submission.__table__.c.id, sort_by_parameter_order=True
-)
-_INSERT_PARTS = insert(SubmissionPart.__table__)  # type: ignore[arg-type]  # a Table, typed as FromClause
-
-
 def store_submissions(*, session: Session, graded: Sequence[GradedSubmission]) -> list[SubmissionView]:
     """Add ``graded`` to the session's transaction (no commit); the stored submissions, in the same order.
 
@@ -81,12 +69,11 @@ def store_submissions(*, session: Session, graded: Sequence[GradedSubmission]) -
     """
     if not graded:
         return []
-    rows = [_submission_row(item) for item in graded]
-    ids = list(session.execute(_INSERT_SUBMISSIONS, rows).scalars())
+    ids = insert_submissions(session, graded)
+    # The rows never enter the session (Core inserts, several times cheaper than the ORM's unit of work), so
+    # the metrics count them here.
     note_stored_submissions(session, len(ids))
-    stored = list(zip(graded, ids, strict=True))
-    session.execute(_INSERT_PARTS, [part for item, ident in stored for part in part_rows(ident, item)])
-    views = [item.view(ident) for item, ident in stored]
+    views = [item.view(ident) for item, ident in zip(graded, ids, strict=True)]
     _queue_scores(session, graded)
     queue_submission_webhooks(
         session=session, submissions=[(view, item.learner_id) for view, item in zip(views, graded, strict=True)]
@@ -112,43 +99,3 @@ def _queue_scores(session: Session, graded: Sequence[GradedSubmission]) -> None:
                 deck_id=item.deck_id,
                 now=item.created_at,
             )
-
-
-def _submission_row(item: GradedSubmission) -> dict[str, Any]:
-    return {
-        "learner_id": item.learner_id,
-        "card_id": item.card.card_id,
-        "card_version_id": item.card.version_id,
-        "deck_id": item.deck_id,
-        "attempt": item.attempt,
-        "seed": item.seed,
-        "answers": dict(item.answers),
-        "results": item.grade.to_dict(),
-        "score": item.grade.score,
-        "pending": item.grade.pending,
-        "created_at": item.created_at,
-    }
-
-
-def answer_text(value: Any) -> str:
-    """An answer as one line of text, for analytics (the most frequent wrong answers)."""
-    text = ", ".join(map(str, value)) if isinstance(value, list | tuple) else str(value)
-    return " ".join(text.split())[:200]
-
-
-def part_rows(submission_id: int, item: GradedSubmission) -> list[dict[str, Any]]:
-    """The submission_part rows of a graded submission."""
-    return [
-        {
-            "submission_id": submission_id,
-            "card_id": item.card.card_id,
-            "part_key": part.key,
-            "kind": part.kind,
-            "answer": answer_text(item.answers.get(part.key, "")),
-            "score": part.score,
-            "correct": part.correct,
-            "misconception": part.misconception.code if part.misconception else None,
-            "pending": part.pending,
-        }
-        for part in item.grade.parts
-    ]

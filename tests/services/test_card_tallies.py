@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import delete, func, select, update
+import pytest
+from alembic import command
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 from tallies_support import same
 
+from app.db.migrate import alembic_config, current_revision
 from app.db.models import AnswerTally, CardLearner, CardTally, PartTally, Submission, SubmissionPart, User
 from app.services.accounts import claim_guest_history, create_user, learner_for_user
 from app.services.analytics import CardStats, card_stats, scanned_card_stats
@@ -91,3 +94,53 @@ def test_tallies_follow_submissions_grades_moves_updates_and_deletions(session: 
     assert session.scalar(select(func.count()).select_from(AnswerTally)) == 0
     assert not session.scalar(select(func.sum(CardTally.submissions)))
     assert not session.scalar(select(func.sum(PartTally.answered)))
+
+
+STATEMENT_TRIGGERS = "5f3a9c2e8b17"  # migrations/versions/2026_11_30_tallies_per_statement.py
+
+
+def insert_triggers(session: Session) -> dict[str, str]:
+    """The triggers that fire on inserts into the submission tables: name → 'row' or 'statement'."""
+    rows = session.execute(
+        text(
+            "SELECT tgname, tgtype FROM pg_trigger WHERE NOT tgisinternal "
+            "AND tgrelid IN ('submission'::regclass, 'submission_part'::regclass)"
+        )
+    )
+    # pg_trigger.tgtype: bit 0 is FOR EACH ROW, bit 2 fires on INSERT.
+    return {name: "row" if kind & 1 else "statement" for name, kind in rows if kind & 4}
+
+
+def test_on_postgresql_the_tallies_follow_inserts_per_statement_before_and_after_the_migration(
+    database_url: str, session: Session, loaded: Path
+) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has row triggers only")
+    admin = User(email="admin@example.org", password_hash="not-a-hash", role="admin")
+    session.add(admin)
+    session.commit()
+    guests = [guest_learner(session=session, guest_id=f"guest-{i}") for i in range(3)]
+    answers = {"loss_a": "0.0216", "better": "Student A", "reasoning": "Because."}
+    assert insert_triggers(session) == {"tally_submissions_added": "statement", "tally_parts_added": "statement"}
+    session.commit()
+
+    config = alembic_config(database_url)
+    command.downgrade(config, "-1")
+    try:
+        assert insert_triggers(session) == {"tally_submission": "row", "tally_part": "row"}
+        session.commit()
+        submit(session=session, learner_id=guests[0].id, slug="two-students", seed=0, answers=answers)
+        assert check(session, admin).learners == 1
+    finally:
+        session.rollback()
+        command.upgrade(config, "head")
+    assert current_revision(database_url) == STATEMENT_TRIGGERS
+
+    for guest in guests:
+        submit(session=session, learner_id=guest.id, slug="two-students", seed=1, answers=answers)
+    stats = check(session, admin)
+    assert (stats.submissions, stats.learners) == (4, 3)
+    # Deleting still takes a submission's share back out, by the row triggers the migration kept.
+    session.execute(delete(Submission).where(Submission.learner_id == guests[0].id))
+    session.commit()
+    assert (check(session, admin).submissions, check(session, admin).learners) == (2, 2)

@@ -286,8 +286,9 @@ def test_a_connection_lost_inside_a_submission_leaves_nothing_half_written(
     cut_at: list[str] = []
 
     def cut_after_the_submission_row(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        # The submission row is written; its parts are next. The connection dies between the two.
-        if statement.startswith("INSERT INTO submission_part") and not cut_at:
+        # The submission and its parts are written; the response kept for the Idempotency-Key is next. The
+        # connection dies between the two.
+        if statement.startswith("INSERT INTO idempotency_key") and not cut_at:
             cut_at.append(statement)
             proxy.cut()
 
@@ -298,7 +299,7 @@ def test_a_connection_lost_inside_a_submission_leaves_nothing_half_written(
             failed = client.post(SUBMIT, json={"seed": 0, "answers": ANSWERS}, headers=headers)
         finally:
             event.remove(engine, "before_cursor_execute", cut_after_the_submission_row)
-        assert cut_at, "the submission never reached its parts"
+        assert cut_at, "the submission never reached its idempotency key"
         assert_outage_json(failed)
         assert count(database_url, Submission) == 0
         assert count(database_url, IdempotencyKey) == 0
