@@ -9,6 +9,7 @@ found the moment it is published.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Final
 
 from sqlalchemy import Engine
@@ -26,11 +27,11 @@ forget_on_change(cards, Card, CardVersion)
 
 
 def cached_card(engine: Engine, slug: str) -> PublishedCard | None:
-    """The published card ``slug`` of ``engine``'s database as read in the last ``CACHE_SECONDS``, else None."""
+    """The published card ``slug`` of ``engine``'s database as read in the last ``CACHE_SECONDS``, else None (and
+    the caller is to take the path that reads it: ``published_card``). For the event loop: it never waits."""
     return cards.get(engine, slug)
 
 
 def published_card(*, session: Session, slug: str) -> PublishedCard:
     """``catalog.get_card`` through the cache: the current version of the published card ``slug``, or NotFound."""
-    engine = session_engine(session)
-    return cards.get(engine, slug) or cards.put(engine, slug, get_card(session=session, slug=slug))
+    return cards.fetch(session_engine(session), slug, partial(get_card, session=session, slug=slug))

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from weakref import WeakKeyDictionary
 
@@ -22,49 +23,94 @@ V = TypeVar("V")
 
 
 class EngineCache(Generic[K, V]):  # Python 3.11: no type parameter syntax
-    """``put`` a value read from ``engine``'s database; ``get`` gives it back for ``seconds``, then None.
+    """``fetch`` a value (read with the loader given, unless kept); ``get`` only looks, for callers that cannot wait.
 
-    With ``grace``, an expired value is read again by one caller only: the first to find it expired gets None
-    (and reads the database, then ``put``s), while everyone else keeps getting the old value for up to ``grace``
-    seconds more. Without it, every request in flight when a busy entry expires would read the database at once,
-    a burst each ``seconds`` that shows in the slowest answers.
+    A value is kept for ``seconds``. With ``grace``, an expired value is read again by one caller at a time while
+    everyone else keeps getting the old one for up to ``grace`` seconds more; without it, every request in flight
+    when a busy entry expires would read the database at once, a burst each ``seconds`` that shows in the slowest
+    answers. Code on the event loop ``get``s: the first to find the value expired gets None, takes the slow path
+    (a thread) and ``fetch``es there, which reads it again; a ``fetch`` that finds it expired reads it again
+    itself. Either way one caller reads, and the refresh cannot be lost between the two.
     """
 
     def __init__(self, *, seconds: float, size: int = 1024, grace: float = 0.0) -> None:
         self.seconds = seconds
         self.size = size
         self.grace = grace
-        self._entries: WeakKeyDictionary[Engine, dict[K, tuple[float, V]]] = WeakKeyDictionary()
+        self._entries: WeakKeyDictionary[Engine, dict[K, _Entry[V]]] = WeakKeyDictionary()
         self._lock = threading.Lock()
 
     def get(self, engine: Engine, key: K) -> V | None:
-        """The value kept for ``key`` in the last ``seconds`` (see ``grace``), else None."""
-        entries = self._entries.get(engine)
-        found = None if entries is None else entries.get(key)
-        if found is None:
+        """The value kept for ``key``, else None: not kept, or expired and this caller is to ``fetch`` it again."""
+        entry = self._entry(engine, key)
+        if entry is None:
             return None
         now = time.monotonic()
-        if now < found[0]:
-            return found[1]
-        if not self.grace:
+        if now < entry.until:
+            return entry.value
+        if self.grace and self._mark(engine, key, entry, now, _CLAIMED):
             return None
-        with self._lock:
-            if entries is not None and entries.get(key) is found:  # nobody has claimed the refresh yet: this caller
-                entries[key] = (now + self.grace, found[1])
-                return None
-        return self.get(engine, key)  # claimed (or put) meanwhile: the value as it is now
+        return self.get(engine, key) if self.grace else None  # another caller marked it first: as it is now
+
+    def fetch(self, engine: Engine, key: K, load: Callable[[], V]) -> V:
+        """The value kept for ``key``; else (not kept, expired, or left to this caller by a ``get``) ``load()``
+        and keep it. An exception from ``load`` is the caller's, and the old value is dropped."""
+        entry = self._entry(engine, key)
+        if entry is not None:
+            now = time.monotonic()
+            if now < entry.until and entry.state != _CLAIMED:
+                return entry.value  # fresh, or being read again by another caller
+            if self.grace and not self._mark(engine, key, entry, now, _LOADING):
+                return self.fetch(engine, key, load)  # another caller marked it first
+        try:
+            value = load()
+        except BaseException:
+            self._forget(engine, key)  # what cannot be read again is not served any more (a card deleted)
+            raise
+        return self.put(engine, key, value)
 
     def put(self, engine: Engine, key: K, value: V) -> V:
         with self._lock:
             entries = self._entries.setdefault(engine, {})
             if len(entries) >= self.size:
                 entries.clear()  # many distinct keys: start over rather than track ages
-            entries[key] = (time.monotonic() + self.seconds, value)
+            entries[key] = _Entry(time.monotonic() + self.seconds, value, _FRESH)
         return value
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+    def _forget(self, engine: Engine, key: K) -> None:
+        with self._lock:
+            entries = self._entries.get(engine)
+            if entries is not None:
+                entries.pop(key, None)
+
+    def _entry(self, engine: Engine, key: K) -> _Entry[V] | None:
+        entries = self._entries.get(engine)
+        return None if entries is None else entries.get(key)
+
+    def _mark(self, engine: Engine, key: K, seen: _Entry[V], now: float, state: int) -> bool:
+        """Give the entry ``seen`` a grace period in ``state``; False if it changed since it was seen."""
+        with self._lock:
+            entries = self._entries.get(engine)
+            if entries is None or entries.get(key) is not seen:
+                return False
+            entries[key] = _Entry(now + self.grace, seen.value, state)
+            return True
+
+
+# An entry is fresh (put), claimed (expired, and a ``get`` sent its caller to ``fetch`` it) or loading (a
+# ``fetch`` is reading it again). Claimed and loading entries serve their old value until the grace ends.
+_FRESH, _CLAIMED, _LOADING = 0, 1, 2
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry(Generic[V]):
+    until: float
+    value: V
+    state: int
 
 
 def session_engine(session: Session) -> Engine:

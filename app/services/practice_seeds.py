@@ -50,12 +50,11 @@ forget_on_change(hiding, Deck, DeckCard)
 
 def hiding_decks(*, session: Session, card_id: int) -> tuple[HidingDeck, ...]:
     """The published decks with card ``card_id`` that do not always show solutions (kept for a moment)."""
-    engine = session_engine(session)
-    found = hiding.get(engine, card_id)
-    if found is None:
-        rows = session.execute(_HIDING_DECKS, {"card_id": card_id})
-        found = hiding.put(engine, card_id, tuple(HidingDeck(*row) for row in rows))
-    return found
+
+    def load() -> tuple[HidingDeck, ...]:
+        return tuple(HidingDeck(*row) for row in session.execute(_HIDING_DECKS, {"card_id": card_id}))
+
+    return hiding.fetch(session_engine(session), card_id, load)
 
 
 def decks_of_variant(decks: tuple[HidingDeck, ...], *, learner_id: int, card_slug: str, seed: int) -> list[HidingDeck]:

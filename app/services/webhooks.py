@@ -159,11 +159,9 @@ forget_on_change(active_hooks, Webhook)
 
 def _active_hooks(session: Session) -> tuple[tuple[int, str], ...]:
     """(id, url) of every active webhook."""
-    engine = session_engine(session)
-    found = active_hooks.get(engine, None)
-    if found is None:
-        found = active_hooks.put(engine, None, tuple((ident, url) for ident, url in session.execute(_ACTIVE_HOOKS)))
-    return found
+    return active_hooks.fetch(
+        session_engine(session), None, lambda: tuple((ident, url) for ident, url in session.execute(_ACTIVE_HOOKS))
+    )
 
 
 _EXTERNAL_IDS = select(Learner.id, Learner.external_id).where(Learner.id.in_(bindparam("learner_ids", expanding=True)))

@@ -76,6 +76,65 @@ def test_with_grace_one_caller_reads_an_expired_value_again_while_the_others_kee
     assert cache.get(engine, "card") == 8
 
 
+def test_a_refresh_claimed_on_the_event_loop_is_read_by_the_fetch_that_follows(
+    clock: Clock, engines: tuple[Engine, Engine]
+) -> None:
+    engine, _ = engines
+    cache: EngineCache[str, int] = EngineCache(seconds=1.0, grace=0.5)
+    cache.put(engine, "card", 7)
+    clock.now += 1.0
+    assert cache.get(engine, "card") is None  # this request goes to the thread pool...
+    assert cache.get(engine, "card") == 7  # ...while the others keep the old value
+    assert cache.fetch(engine, "card", lambda: 8) == 8  # ...and reads the new one there
+    assert cache.get(engine, "card") == 8
+    # Before, the fetch found the old value in its grace period and kept serving it: under steady traffic
+    # every claim renewed the grace, and a change made elsewhere was never seen.
+
+
+def test_while_one_fetch_reads_an_expired_value_the_others_keep_the_old_one(
+    clock: Clock, engines: tuple[Engine, Engine]
+) -> None:
+    engine, _ = engines
+    cache: EngineCache[str, int] = EngineCache(seconds=1.0, grace=0.5)
+    cache.put(engine, "card", 7)
+    clock.now += 1.0
+    seen_meanwhile: list[int | None] = []
+
+    def slow_read() -> int:
+        seen_meanwhile.extend([cache.get(engine, "card"), cache.fetch(engine, "card", lambda: 99)])
+        return 8
+
+    assert cache.fetch(engine, "card", slow_read) == 8
+    assert seen_meanwhile == [7, 7]  # nobody else read the database meanwhile
+    assert cache.fetch(engine, "card", lambda: 99) == 8
+
+
+def test_a_value_that_cannot_be_read_again_is_dropped(clock: Clock, engines: tuple[Engine, Engine]) -> None:
+    engine, _ = engines
+    cache: EngineCache[str, int] = EngineCache(seconds=1.0, grace=0.5)
+    cache.put(engine, "card", 7)
+    clock.now += 1.0
+
+    def gone() -> int:
+        raise LookupError("no such card any more")
+
+    with pytest.raises(LookupError):
+        cache.fetch(engine, "card", gone)
+    assert cache.get(engine, "card") is None  # not the old value: the next caller asks the database
+    assert cache.fetch(engine, "card", lambda: 9) == 9
+
+
+def test_without_grace_every_fetch_of_an_expired_value_reads_it(clock: Clock, engines: tuple[Engine, Engine]) -> None:
+    engine, _ = engines
+    cache: EngineCache[str, int] = EngineCache(seconds=1.0)
+    assert cache.fetch(engine, "card", lambda: 7) == 7
+    assert cache.fetch(engine, "card", lambda: 99) == 7
+    clock.now += 1.0
+    assert cache.get(engine, "card") is None
+    assert cache.get(engine, "card") is None
+    assert cache.fetch(engine, "card", lambda: 8) == 8
+
+
 def test_emptied_means_gone_even_with_grace(clock: Clock, engines: tuple[Engine, Engine]) -> None:
     engine, _ = engines
     cache: EngineCache[str, int] = EngineCache(seconds=1.0, grace=0.5)

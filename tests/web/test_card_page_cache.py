@@ -5,17 +5,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import SimpleNamespace
 
 import pytest
 from accounts_support import MakeUser, UserClient, csrf_headers, form_csrf_token, signed_in
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import event
+from sqlalchemy import event, update
 from starlette.requests import Request
 
+from app.db.models import Card
 from app.domain.cards import spec_to_dict
 from app.domain.divergence import kl
-from app.services import card_cache
+from app.services import card_cache, engine_cache
 from app.services.authoring import set_status, update_card
 from app.services.catalog import get_card
 from app.services.spec_yaml import dump_yaml
@@ -226,3 +228,20 @@ def test_a_kept_page_fills_each_open_value() -> None:
     assert page.fill(csrf="tok", new_seed=42) == b"<a tok b=42 c tok>"
     random_seed = page.fill(csrf="t")
     assert re.fullmatch(rb"<a t b=\d+ c t>", random_seed)
+
+
+def test_a_card_archived_by_another_server_is_gone_once_the_kept_one_expires(
+    app: FastAPI, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr(engine_cache, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    assert client.get(f"/cards/{FIXED}").status_code == 200
+    # Another server archives the card: this process hears nothing of it.
+    with app.state.engine.begin() as connection:
+        connection.execute(update(Card.__table__).where(Card.__table__.c.slug == FIXED).values(status="archived"))
+    assert client.get(f"/cards/{FIXED}").status_code == 200  # kept for its second
+
+    clock[0] += card_cache.CACHE_SECONDS
+    # The first request after that reads the card again (a later one would be served the old page meanwhile).
+    assert client.get(f"/cards/{FIXED}").status_code == 404
+    assert client.get(f"/cards/{FIXED}").status_code == 404

@@ -329,11 +329,7 @@ forget_on_change(graded_cards, LtiResourceLink)
 
 
 def _graded_cards(session: Session) -> frozenset[int]:
-    engine = session_engine(session)
-    found = graded_cards.get(engine, None)
-    if found is None:
-        found = graded_cards.put(engine, None, frozenset(session.scalars(_GRADED_CARDS)))
-    return found
+    return graded_cards.fetch(session_engine(session), None, lambda: frozenset(session.scalars(_GRADED_CARDS)))
 
 
 def learners_with_card_links(session: Session, *, learner_ids: set[int], card_ids: set[int]) -> set[tuple[int, int]]:
