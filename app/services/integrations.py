@@ -84,9 +84,7 @@ def list_external_learners(
 ) -> Page[ExternalLearner]:
     """The learners known by an external id, in the order they were first seen; raises CursorInvalid."""
     position = cursor_position(cursor, (int,))
-    counts = (
-        select(Submission.learner_id, func.count().label("n")).group_by(Submission.learner_id).subquery()
-    )
+    counts = select(Submission.learner_id, func.count().label("n")).group_by(Submission.learner_id).subquery()
     query = (
         select(Learner.id, Learner.external_id, Learner.created_at, func.coalesce(counts.c.n, 0))
         .outerjoin(counts, counts.c.learner_id == Learner.id)

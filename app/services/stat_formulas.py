@@ -21,7 +21,6 @@ class Bucket:
     count: int
 
 
-
 def pearson(n: int, sx: float, sy: float, sxy: float, sxx: float, syy: float) -> float | None:
     """Pearson's r from the sums; None when there are fewer than two pairs or either side does not vary."""
     if n < 2:
