@@ -58,13 +58,19 @@ def new_guest() -> Learner:
 # --- EngineCache ------------------------------------------------------------------------------------------
 
 
+def expired_card(clock: Clock, engine: Engine) -> EngineCache[str, int]:
+    """A cache with a grace period whose value for "card" (7) has just expired."""
+    cache: EngineCache[str, int] = EngineCache(seconds=1.0, grace=0.5)
+    cache.put(engine, "card", 7)
+    clock.now += 1.0
+    return cache
+
+
 def test_with_grace_one_caller_reads_an_expired_value_again_while_the_others_keep_it(
     clock: Clock, engines: tuple[Engine, Engine]
 ) -> None:
     engine, _ = engines
-    cache: EngineCache[str, int] = EngineCache(seconds=1.0, grace=0.5)
-    cache.put(engine, "card", 7)
-    clock.now += 1.0
+    cache = expired_card(clock, engine)
     assert cache.get(engine, "card") is None  # the first to find it expired reads the database
     assert [cache.get(engine, "card") for _ in range(3)] == [7, 7, 7]  # the others meanwhile keep the old value
     clock.now += 0.5
@@ -80,9 +86,7 @@ def test_a_refresh_claimed_on_the_event_loop_is_read_by_the_fetch_that_follows(
     clock: Clock, engines: tuple[Engine, Engine]
 ) -> None:
     engine, _ = engines
-    cache: EngineCache[str, int] = EngineCache(seconds=1.0, grace=0.5)
-    cache.put(engine, "card", 7)
-    clock.now += 1.0
+    cache = expired_card(clock, engine)
     assert cache.get(engine, "card") is None  # this request goes to the thread pool...
     assert cache.get(engine, "card") == 7  # ...while the others keep the old value
     assert cache.fetch(engine, "card", lambda: 8) == 8  # ...and reads the new one there
@@ -95,9 +99,7 @@ def test_while_one_fetch_reads_an_expired_value_the_others_keep_the_old_one(
     clock: Clock, engines: tuple[Engine, Engine]
 ) -> None:
     engine, _ = engines
-    cache: EngineCache[str, int] = EngineCache(seconds=1.0, grace=0.5)
-    cache.put(engine, "card", 7)
-    clock.now += 1.0
+    cache = expired_card(clock, engine)
     seen_meanwhile: list[int | None] = []
 
     def slow_read() -> int:
@@ -111,9 +113,7 @@ def test_while_one_fetch_reads_an_expired_value_the_others_keep_the_old_one(
 
 def test_a_value_that_cannot_be_read_again_is_dropped(clock: Clock, engines: tuple[Engine, Engine]) -> None:
     engine, _ = engines
-    cache: EngineCache[str, int] = EngineCache(seconds=1.0, grace=0.5)
-    cache.put(engine, "card", 7)
-    clock.now += 1.0
+    cache = expired_card(clock, engine)
 
     def gone() -> int:
         raise LookupError("no such card any more")
