@@ -24,17 +24,9 @@ class SubmissionSummary:
 
 
 @dataclass(frozen=True)
-class SubmissionView:
+class SubmissionView(SubmissionSummary):
     """A stored submission with what it takes to show it: the spec and variant it answered, and its grade."""
 
-    id: int
-    slug: str
-    title: str
-    version: int
-    seed: int
-    created_at: datetime
-    score: float
-    pending: bool
     answers: Mapping[str, Any]  # as the learner sent them
     grade: Grade
     spec: CardSpec

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
-from accounts_support import SECRET_KEY, MakeUser
+from accounts_support import MakeUser
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
@@ -33,14 +32,8 @@ def limits_config() -> dict[str, Any]:
 
 
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path, limits_config: dict[str, Any]) -> Settings:
-    return Settings(
-        _env_file=None,
-        database_url=database_url,
-        secret_key=SECRET_KEY,
-        secret_key_file=tmp_path / "secret_key",
-        **limits_config,
-    )
+def settings(settings: Settings, limits_config: dict[str, Any]) -> Settings:
+    return settings.model_copy(update=limits_config)
 
 
 @pytest.fixture
