@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
+from users_support import make_user
 
 from app.db.models import User
 from app.domain.divergence import kl
@@ -42,7 +43,4 @@ def submit_all(session: Session, losses: list[tuple[float, str]]) -> list[int]:
 
 
 def make_admin(session: Session) -> User:
-    user = User(email="admin@example.org", password_hash="not-a-hash", role="admin")
-    session.add(user)
-    session.commit()
-    return user
+    return make_user(session, "admin", "admin@example.org")

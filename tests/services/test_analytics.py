@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import literal, select, update
 from sqlalchemy.orm import Session
+from users_support import make_user
 
 from app.db.models import Card, Deck, Learner, User
 from app.domain.cards import generate
@@ -94,13 +95,6 @@ class World:
     other_instructor: User
     admin: User
     learners: list[Learner] = field(default_factory=list)
-
-
-def make_user(session: Session, role: str, email: str) -> User:
-    user = User(email=email, password_hash="not-a-hash", role=role)
-    session.add(user)
-    session.commit()
-    return user
 
 
 @pytest.fixture

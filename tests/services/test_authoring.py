@@ -10,6 +10,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from users_support import make_user
 
 import app.services.authoring as authoring
 from app.db.models import Card, CardVersion, Learner, Submission, User
@@ -18,13 +19,6 @@ from app.services.catalog import list_cards
 from app.services.errors import NotFound, PermissionDenied
 from app.services.spec_yaml import InvalidSpec, dump_yaml
 from app.services.submissions import get_submission, list_submissions, submit
-
-
-def make_user(session: Session, role: str, email: str) -> User:
-    user = User(email=email, password_hash="not-used-here", role=role, session_version=0)
-    session.add(user)
-    session.commit()
-    return user
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import pytest
 from query_count_support import counted_statements
 from sqlalchemy import Engine, update
 from sqlalchemy.orm import Session
+from users_support import make_user
 
 import app.services.engine_cache as engine_cache
 from app.db.models import Card, User
@@ -22,10 +23,7 @@ from app.services.spec_yaml import dump_yaml
 
 @pytest.fixture
 def admin(session: Session) -> User:
-    user = User(email="admin@example.org", password_hash="not-a-hash", role="admin")
-    session.add(user)
-    session.commit()
-    return user
+    return make_user(session, "admin", "admin@example.org")
 
 
 def test_a_card_read_once_is_served_again_without_a_query(engine: Engine, session: Session, loaded: Path) -> None:

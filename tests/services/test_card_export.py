@@ -9,6 +9,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from users_support import make_user
 
 import app.services.authoring as authoring
 from app.db.models import Card, CardVersion, User
@@ -19,10 +20,7 @@ from app.services.spec_yaml import dump_yaml
 
 @pytest.fixture
 def instructor(session: Session) -> User:
-    user = User(email="ada@example.org", password_hash="not-used-here", role="instructor", session_version=0)
-    session.add(user)
-    session.commit()
-    return user
+    return make_user(session, "instructor", "ada@example.org")
 
 
 def snapshot(session: Session) -> dict[str, tuple[str, str, int]]:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from users_support import make_user
 
 from app.config import Settings
 from app.db.models import Card, Deck, DeckCard, Learner, Submission, SubmissionPart, User
@@ -38,13 +39,6 @@ HALF = {"loss_a": "0.0268", "better": "Student B", "reasoning": "B is closer."}
 
 def count(session: Session, model: type[Any]) -> int:
     return session.scalar(select(func.count()).select_from(model)) or 0
-
-
-def make_user(session: Session, role: str, email: str) -> User:
-    user = User(email=email, password_hash="not-a-hash", role=role)
-    session.add(user)
-    session.commit()
-    return user
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
+from users_support import make_user
 
-from app.db.models import Learner, User
+from app.db.models import Learner
 from app.domain.cards import generate
 from app.domain.divergence import kl
 from app.services.catalog import get_card
@@ -28,13 +29,6 @@ from app.services.submissions import submit
 LOSS_A = f"{kl([0.7, 0.2, 0.1], [0.6, 0.3, 0.1]):.4f}"
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 PENALTY = 0.25
-
-
-def make_user(session: Session, role: str, email: str) -> User:
-    user = User(email=email, password_hash="not-a-hash", role=role)
-    session.add(user)
-    session.commit()
-    return user
 
 
 class Course:

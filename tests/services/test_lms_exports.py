@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from lms_exports_support import metadata, parse_gift, parse_question, qti_tree, unzip
 from sqlalchemy import update
 from sqlalchemy.orm import Session
+from users_support import make_user
 
 from app.db.models import Card, User
 from app.domain.cards import Tolerance, generate, parse_spec
@@ -293,13 +294,6 @@ def test_numbers_are_positional_and_bounds_match_the_margin() -> None:
 
 
 # --- the deck behind an export --------------------------------------------------------------------------------
-
-
-def make_user(session: Session, role: str, email: str) -> User:
-    user = User(email=email, password_hash="not-a-hash", role=role)
-    session.add(user)
-    session.commit()
-    return user
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from users_support import make_user
 
 from app.db.models import Card, Learner, ManualGrade, Submission, SubmissionPart, User
 from app.domain.divergence import kl
@@ -25,13 +26,6 @@ LOSS_A = f"{kl([0.7, 0.2, 0.1], [0.6, 0.3, 0.1]):.4f}"
 HALF = {"loss_a": LOSS_A, "better": "Student B", "reasoning": "B is closer to the teacher."}
 RIGHT = {"loss_a": LOSS_A, "better": "Student A", "reasoning": "A has the lower KL."}
 START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
-
-
-def make_user(session: Session, role: str, email: str) -> User:
-    user = User(email=email, password_hash="not-a-hash", role=role)
-    session.add(user)
-    session.commit()
-    return user
 
 
 def own(session: Session, slug: str, user: User) -> None:

@@ -10,6 +10,7 @@ import pytest
 from query_count_support import counted_statements
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
+from users_support import make_user
 
 from app.db.models import Learner, User
 from app.services.catalog import get_card
@@ -25,10 +26,7 @@ DECK = "week-1"
 
 @pytest.fixture
 def instructor(session: Session) -> User:
-    user = User(email="ins@example.org", password_hash="not-a-hash", role="instructor")
-    session.add(user)
-    session.commit()
-    return user
+    return make_user(session, "instructor", "ins@example.org")
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
+from users_support import make_user
 
 from app.db.models import Learner, Submission, User
 from app.domain.cards import generate
@@ -28,10 +29,7 @@ def credit(score: float, attempt: int, penalty: float) -> float:
 
 @pytest.fixture
 def instructor(session: Session) -> User:
-    user = User(email="ins@example.org", password_hash="not-a-hash", role="instructor")
-    session.add(user)
-    session.commit()
-    return user
+    return make_user(session, "instructor", "ins@example.org")
 
 
 def make_deck(session: Session, instructor: User, *, penalty: float) -> DeckView:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from lti_platform import FakePlatform, quick_tool_keys
-from lti_services import DECK_SLUG, deck_of, instructor, launched, registered
+from lti_platform import FakePlatform
+from lti_services import DECK_SLUG, deck_of, instructor, launched
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -32,16 +32,6 @@ from app.services.lti.ags import (
 )
 from app.services.manual_grading import grade_part
 from app.services.submissions import submit, variant_for
-
-
-@pytest.fixture(autouse=True)
-def quick_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    quick_tool_keys(monkeypatch)
-
-
-@pytest.fixture
-def platform(session: Session) -> tuple[FakePlatform, LtiPlatform]:
-    return registered(session)
 
 
 @pytest.fixture

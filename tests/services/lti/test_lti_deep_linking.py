@@ -6,7 +6,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from lti_platform import quick_tool_keys
 from lti_services import DECK_SLUG, TOOL, deck_of, registered
 from sqlalchemy.orm import Session
 
@@ -22,11 +21,6 @@ from app.services.lti.deep_linking import (
     response_token,
 )
 from app.services.lti.keys import rotate_key
-
-
-@pytest.fixture(autouse=True)
-def quick_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    quick_tool_keys(monkeypatch)
 
 
 def test_the_choices_are_the_published_decks_and_cards(session: Session, loaded: Path) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
-from lti_platform import quick_tool_keys
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -21,11 +19,6 @@ from app.services.lti.keys import (
     rotate_key,
     sign,
 )
-
-
-@pytest.fixture(autouse=True)
-def quick_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    quick_tool_keys(monkeypatch)
 
 
 def test_a_new_key_pair_is_a_2048_bit_rsa_signing_key() -> None:

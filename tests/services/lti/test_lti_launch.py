@@ -6,7 +6,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from lti_platform import LAUNCH_URL, FakePlatform, quick_tool_keys
+from lti_platform import LAUNCH_URL, FakePlatform
 from lti_services import TOOL, registered
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,11 +17,6 @@ from app.services.lti import claims as c
 from app.services.lti.launch import Launch, LaunchError, PendingLogin, begin_login, validate_launch
 from app.services.lti.platform_keys import PlatformKeys
 from app.services.lti.platforms import register_platform
-
-
-@pytest.fixture(autouse=True)
-def quick_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    quick_tool_keys(monkeypatch)
 
 
 def test_login_redirects_to_the_platform_with_state_and_nonce(session: Session) -> None:

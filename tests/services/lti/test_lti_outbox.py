@@ -8,8 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
-from lti_platform import FakePlatform, quick_tool_keys
-from lti_services import registered
+from lti_platform import FakePlatform
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -17,16 +16,6 @@ from app.db.integrations import LtiPlatform, OutboxMessage
 from app.db.models import utcnow
 from app.services.lti.ags import AccessTokens, score_payload, scores_url
 from app.services.lti.outbox import HANDLERS, MAX_ATTEMPTS, Delivery, DeliveryReport, backoff, deliver_due
-
-
-@pytest.fixture(autouse=True)
-def quick_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    quick_tool_keys(monkeypatch)
-
-
-@pytest.fixture
-def platform(session: Session) -> tuple[FakePlatform, LtiPlatform]:
-    return registered(session)
 
 
 @pytest.fixture

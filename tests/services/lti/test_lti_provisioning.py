@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lti_platform import INSTRUCTOR, LEARNER, quick_tool_keys
+from lti_platform import INSTRUCTOR, LEARNER
 from lti_services import DECK_SLUG, deck_of, launched, registered
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -17,11 +17,6 @@ from app.services.lti.launch import LaunchError
 
 ADMINISTRATOR = "http://purl.imsglobal.org/vocab/lis/v2/institution/person#Administrator"
 TEACHING_ASSISTANT = "http://purl.imsglobal.org/vocab/lis/v2/membership#TeachingAssistant"
-
-
-@pytest.fixture(autouse=True)
-def quick_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    quick_tool_keys(monkeypatch)
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-import pytest
-from lti_platform import FakePlatform, quick_tool_keys
-from lti_services import DECK_SLUG, deck_of, launched, registered
+from lti_platform import FakePlatform
+from lti_services import DECK_SLUG, deck_of, launched
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -19,16 +18,6 @@ from app.services.decks import deck_seed
 from app.services.learners import guest_learner
 from app.services.submission_store import GradedSubmission, store_submissions
 from app.services.submissions import grade_submission, variant_for
-
-
-@pytest.fixture(autouse=True)
-def quick_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    quick_tool_keys(monkeypatch)
-
-
-@pytest.fixture
-def platform(session: Session) -> tuple[FakePlatform, LtiPlatform]:
-    return registered(session)
 
 
 def right(session: Session, learner_id: int, slug: str, seed: int) -> GradedSubmission:
