@@ -48,9 +48,9 @@ class EngineCache(Generic[K, V]):  # Python 3.11: no type parameter syntax
         now = time.monotonic()
         if now < entry.until:
             return entry.value
-        if self.grace and self._mark(engine, key, entry, now, _CLAIMED):
+        if not self.grace or self._mark(engine, key, entry, now, _CLAIMED):
             return None
-        return self.get(engine, key) if self.grace else None  # another caller marked it first: as it is now
+        return self.get(engine, key)  # another caller marked it first: the value as it is now
 
     def fetch(self, engine: Engine, key: K, load: Callable[[], V]) -> V:
         """The value kept for ``key``; else (not kept, expired, or left to this caller by a ``get``) ``load()``
