@@ -4,9 +4,9 @@
 the environment the worker processes inherit and returns the keyword arguments for ``uvicorn.run``.
 
 Every worker is a process of its own (its own event loop, database pool and interpreter) listening on the
-same socket. The loop is uvloop and the HTTP parser httptools; the loop sets TCP_NODELAY on every connection it
-accepts (uvloop's TCP transport does so for each, in every worker), so small responses are not held back by
-Nagle's algorithm.
+same socket. The loop is uvloop, accepting every waiting connection at each turn (``app.event_loop``), and the
+HTTP parser httptools; the loop sets TCP_NODELAY on every connection it accepts (uvloop's TCP transport does so
+for each, in every worker), so small responses are not held back by Nagle's algorithm.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
         _metrics_dir()
     return {
         "workers": args.workers,
-        "loop": "uvloop",
+        "loop": "app.event_loop:new_event_loop",
         "http": "httptools",
         # The app has no WebSocket routes: loading a WebSocket protocol cost every start some 8 ms for nothing.
         "ws": "none",

@@ -15,7 +15,18 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def run_in_own_loop(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """``asyncio.run(main())`` in a thread of its own; returns what the coroutine returns or raises what it raises."""
+def run_in_own_loop(
+    main: Callable[[], Coroutine[Any, Any, T]],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> T:
+    """``asyncio.run(main())`` in a thread of its own; returns what the coroutine returns or raises what it raises.
+
+    ``loop_factory`` makes the loop (the stdlib's by default).
+    """
+
+    def run() -> T:
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            return runner.run(main())
+
     with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(lambda: asyncio.run(main())).result()
+        return pool.submit(run).result()

@@ -1,4 +1,4 @@
-"""``tutor serve``: workers, uvloop and httptools, proxy headers, the log format and the workers' metrics folder."""
+"""``tutor serve``: workers, the event loop, httptools, proxy headers, the log format, the workers' metrics."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 import uvicorn
 
 from app.cli import main
+from app.event_loop import AcceptingLoop
 from app.observability import JsonLineFormatter, TextFormatter
 
 
@@ -45,7 +46,13 @@ def test_one_worker_by_default_with_uvloop_httptools_and_the_apps_own_access_log
     assert main(["serve"]) == 0
     (call,) = uvicorn_calls
     assert call["workers"] == 1
-    assert (call["loop"], call["http"]) == ("uvloop", "httptools")
+    assert call["http"] == "httptools"
+    # uvloop, accepting every waiting connection at each turn (app.event_loop), as uvicorn makes it
+    loop = uvicorn.Config("app.main:create_app", loop=call["loop"]).get_loop_factory()()
+    try:
+        assert isinstance(loop, AcceptingLoop)
+    finally:
+        loop.close()
     assert call["ws"] == "none"  # no WebSocket routes, so no WebSocket protocol loaded at start
     # uvicorn's access line is off; the app's middleware writes one with the request id instead.
     assert call["access_log"] is False
