@@ -98,24 +98,6 @@ def test_a_connection_is_served_by_uvloop_with_nagle_off() -> None:
     assert on_accepting_loop(main) == (b"KL DIVERGENCE", 1, True)
 
 
-def test_a_socket_given_is_listened_on_and_closed_with_the_server() -> None:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))  # as uvicorn binds the socket it shares between workers
-    address = sock.getsockname()
-
-    async def main() -> bytes:
-        server = await asyncio.get_running_loop().create_server(Recorder, sock=sock, backlog=16)
-        reader, writer = await asyncio.open_connection(*address)
-        writer.write(b"alpha")
-        answer = await reader.readexactly(5)
-        await close(server, writer)
-        await server.wait_closed()
-        return answer
-
-    assert on_accepting_loop(main) == b"ALPHA"
-    assert sock.fileno() == -1
-
-
 def test_after_close_no_connection_is_accepted_and_those_open_go_on() -> None:
     async def main() -> bytes:
         server = await asyncio.get_running_loop().create_server(Recorder, "127.0.0.1", 0)
@@ -169,7 +151,10 @@ def test_out_of_file_descriptors_it_pauses_accepting_then_takes_the_waiting_conn
     sock.bind(("127.0.0.1", 0))
 
     async def main() -> tuple[int, int, int]:
-        server = await asyncio.get_running_loop().create_server(Recorder, sock=sock)
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, AcceptingLoop)
+        server = AcceptingServer(loop, [sock], Recorder, backlog=16)
+        await server.start_serving()
         client = socket.create_connection(sock.getsockname())
         await asyncio.sleep(0.1)
         during_pause = (OutOfDescriptors.accepts, len(Recorder.made))  # not retried in a spin meanwhile
@@ -182,9 +167,21 @@ def test_out_of_file_descriptors_it_pauses_accepting_then_takes_the_waiting_conn
     assert "cannot accept connections ([Errno 24] Too many open files): trying again in 0.2 s" in caplog.text
 
 
-def test_a_server_with_options_of_its_own_is_uvloops() -> None:
+def shared_socket() -> dict[str, Any]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))  # as uvicorn binds the one socket that several workers share
+    return {"sock": sock}
+
+
+@pytest.mark.parametrize(
+    "where",
+    [shared_socket, lambda: {"host": "127.0.0.1", "port": 0, "reuse_port": True}],
+    ids=["a socket shared by workers", "options of its own"],
+)
+def test_a_shared_socket_or_a_server_with_options_is_uvloops_own(where: Callable[[], dict[str, Any]]) -> None:
+    # Several workers woken for each new connection: the first awake would take a whole burst and keep it.
     async def main() -> tuple[bool, bytes]:
-        server = await asyncio.get_running_loop().create_server(Recorder, "127.0.0.1", 0, reuse_port=True)
+        server = await asyncio.get_running_loop().create_server(Recorder, **where())
         reader, writer = await asyncio.open_connection(*server.sockets[0].getsockname())
         writer.write(b"beta")
         answer = await reader.readexactly(4)
