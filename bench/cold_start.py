@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench_results import reference_loop_ms
 from scratch_databases import create_database, drop_database
 
 TUTOR = Path(sys.executable).with_name("tutor")
@@ -139,6 +140,7 @@ def main() -> int:
     args = parser.parse_args()
     for kind in ("sqlite", "postgresql") if args.database == "both" else (args.database,):
         measure(kind, args.runs, args.no_bytecode)
+    print(f"this machine's speed: reference loop {reference_loop_ms():.0f} ms of CPU (bench_results.reference_loop_ms)")
     return 0
 
 

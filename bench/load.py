@@ -46,6 +46,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench_results import merge_results, reference_loop_ms
 from scratch_databases import create_database, drop_database
 from sqlalchemy import func, select
 
@@ -60,7 +61,6 @@ from app.services.tokens import create_token
 from app.web.guest import COOKIE_NAME, GuestSigner, new_guest_id
 
 BENCH = Path(__file__).resolve().parent
-RESULTS = BENCH / "results.json"
 TUTOR = Path(sys.executable).with_name("tutor")
 SLUG = "compare-two-students"  # parameters drawn per seed: every learner has a variant of their own
 SECRET_KEY = "load-benchmark-signing-key"
@@ -389,15 +389,6 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def merge_results(load: dict[str, Any]) -> None:
-    """Write ``{"load": ...}`` into bench/results.json, keeping whatever other benchmarks wrote there."""
-    data: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data["load"] = load
-    partial = RESULTS.with_suffix(".json.tmp")
-    partial.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-    partial.replace(RESULTS)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
@@ -413,15 +404,16 @@ def main() -> None:
         sys.exit("wrk is needed: apt-get install -y wrk")
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     results = {kind: bench_database(kind, args) for kind in kinds}
+    reference_ms = reference_loop_ms()
     print(f"{args.connections} connections, {args.workers} worker(s), {args.rounds} rounds of {args.duration:g} s "
-          f"per endpoint (medians), {os.cpu_count()} CPUs")
+          f"per endpoint (medians), {os.cpu_count()} CPUs, reference loop {reference_ms:.0f} ms of CPU")
     print(table(results))
     for kind, result in results.items():
         print(f"{kind}: stored {result['storage_check']}; targets met {result['targets_met']}")
-    merge_results({
+    merge_results("load", {
         "settings": {"connections": args.connections, "workers": args.workers, "duration_s": args.duration,
-                     "rounds": args.rounds,
-                     "wrk_threads": args.threads, "cpus": os.cpu_count(), "card": SLUG},
+                     "rounds": args.rounds, "wrk_threads": args.threads, "cpus": os.cpu_count(), "card": SLUG,
+                     "reference_loop_ms": reference_ms},
         "targets": TARGETS,
         **results,
     })
