@@ -10,10 +10,10 @@ from typing import Any, ClassVar, TypeVar
 
 import pytest
 import uvloop
+from event_loops import run_in_own_loop
 
 from app import event_loop
 from app.event_loop import AcceptingLoop, AcceptingServer, new_event_loop
-from tests.event_loops import run_in_own_loop
 
 T = TypeVar("T")
 
