@@ -72,5 +72,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"{report.slug}: {report.submissions:,} submissions, {report.parts:,} numeric answers checked; "
         f"{report.now_right:,} now right, {report.now_wrong:,} now wrong; {report.changed:,} submissions {verb}"
+        + (f"; {report.lms_scores:,} new scores queued for LMS gradebooks" if report.lms_scores else "")
     )
     return 0

@@ -41,6 +41,7 @@ from app.domain.misconceptions import within_tolerance
 from app.services.card_tallies import rescore_in_bulk
 from app.services.catalog import stored_spec
 from app.services.errors import NotFound
+from app.services.lti.ags import queue_regraded_scores
 
 CHUNK: Final = 5_000  # groups of part rows read at a time
 WRITE_CHUNK: Final = 2_000  # submissions re-graded and written per transaction
@@ -57,6 +58,7 @@ class RegradeReport:
     now_wrong: int  # and the other way
     changed: int  # submissions whose stored grade changed (or would, in a dry run)
     dry_run: bool
+    lms_scores: int = 0  # scores queued for LMS gradebooks whose learners' grades changed
 
 
 @dataclass
@@ -260,11 +262,21 @@ def _score(parts: Sequence[Mapping[str, Any]], weights: Mapping[str, float]) -> 
     return sum(weight * score for weight, score in graded) / total if total > 0 else 0.0
 
 
-def _write(session: Session, versions: _Versions, ids: Sequence[int], *, dry_run: bool) -> int:
+def _write(session: Session, versions: _Versions, ids: Sequence[int], *, dry_run: bool) -> tuple[int, int]:
     """Grade the numeric parts of submissions ``ids`` again and store those whose grade changed (unless
-    ``dry_run``); returns how many changed. Every other stored part result is kept as it is."""
+    ``dry_run``), queueing the LMS scores they change; returns how many changed and how many scores were queued.
+    Every other stored part result is kept as it is."""
     query = (
-        select(Submission.id, Submission.card_version_id, Submission.seed, Submission.answers, Submission.results)
+        select(
+            Submission.id,
+            Submission.card_version_id,
+            Submission.seed,
+            Submission.answers,
+            Submission.results,
+            Submission.learner_id,
+            Submission.card_id,
+            Submission.deck_id,
+        )
         .where(Submission.id.in_(ids))
         .order_by(Submission.id)
     )
@@ -273,7 +285,8 @@ def _write(session: Session, versions: _Versions, ids: Sequence[int], *, dry_run
     rows = session.execute(query if dry_run else query.with_for_update()).all()
     submissions: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
-    for submission_id, version_id, seed, answers, results in rows:
+    graded_again: set[tuple[int, int, int | None]] = set()  # (learner, card, deck) of the submissions changed
+    for submission_id, version_id, seed, answers, results, learner_id, card_id, deck_id in rows:
         stored_parts: list[dict[str, Any]] = results.get("parts", [])
         new_parts = []
         for part in stored_parts:
@@ -284,6 +297,7 @@ def _write(session: Session, versions: _Versions, ids: Sequence[int], *, dry_run
         if new_parts == stored_parts:
             continue
         score = _score(new_parts, versions.weights[version_id])
+        graded_again.add((learner_id, card_id, deck_id))
         submissions.append(
             {"b_id": submission_id, "b_score": score, "b_results": {**results, "score": score, "parts": new_parts}}
         )
@@ -341,9 +355,11 @@ def _write(session: Session, versions: _Versions, ids: Sequence[int], *, dry_run
             )
     if dry_run:
         session.rollback()
-    else:
-        session.commit()
-    return len(submissions)
+        return len(submissions), 0
+    # The learners' new scores go to LMS gradebooks with the new grades, in the same transaction.
+    lms_scores = queue_regraded_scores(session=session, changed=graded_again)
+    session.commit()
+    return len(submissions), lms_scores
 
 
 def _chunks(values: Sequence[int], size: int) -> Iterable[Sequence[int]]:
@@ -422,9 +438,11 @@ def regrade_card(
     session.rollback()  # the reading transaction (and its server-side cursor) ends before any write
     to_grade: list[int] = np.unique(np.concatenate(candidates)).tolist() if candidates else []
 
-    changed = done = 0
+    changed = done = lms_scores = 0
     for ids in _chunks(to_grade, WRITE_CHUNK):
-        changed += _write(session, versions, ids, dry_run=dry_run)
+        chunk_changed, chunk_scores = _write(session, versions, ids, dry_run=dry_run)
+        changed += chunk_changed
+        lms_scores += chunk_scores
         done += len(ids)
         if progress is not None:
             progress("writing", done, len(to_grade))
@@ -436,4 +454,5 @@ def regrade_card(
         now_wrong=now_wrong,
         changed=changed,
         dry_run=dry_run,
+        lms_scores=lms_scores,
     )

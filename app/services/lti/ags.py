@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
@@ -302,34 +303,51 @@ def queue_deck_score(*, session: Session, user_id: int, deck_id: int, now: datet
     )
 
 
-# Built once, like the link queries: every batch of stored submissions asks whether any of them has a link.
-_LINKED_LEARNER_CARDS = (
-    select(Learner.id, LtiResourceLink.card_id)
-    .distinct()
-    .join(LtiMembership, LtiMembership.user_id == Learner.user_id)
-    .join(LtiResourceLink, LtiResourceLink.id == LtiMembership.resource_link_id)
-    .where(
-        Learner.id.in_(bindparam("learner_ids", expanding=True)),
-        LtiResourceLink.card_id.in_(bindparam("card_ids", expanding=True)),
-        LtiResourceLink.lineitem_url.is_not(None),
+def _linked_learners(target: Any) -> Select[Any]:
+    """Which of some learners launched graded links to which of some cards (or decks), ``target`` the column."""
+    return (
+        select(Learner.id, target)
+        .distinct()
+        .join(LtiMembership, LtiMembership.user_id == Learner.user_id)
+        .join(LtiResourceLink, LtiResourceLink.id == LtiMembership.resource_link_id)
+        .where(
+            Learner.id.in_(bindparam("learner_ids", expanding=True)),
+            target.in_(bindparam("targets", expanding=True)),
+            LtiResourceLink.lineitem_url.is_not(None),
+        )
     )
-)
 
 
-# The cards that have any launched link with a line item, kept for a moment: most batches of submissions are to
-# cards no LMS grades, and then need no query at all. A link launched for the first time through another server
-# is seen here within about a second; a learner's own launch comes long before their first answer.
-_GRADED_CARDS = (
-    select(LtiResourceLink.card_id)
-    .distinct()
-    .where(LtiResourceLink.card_id.is_not(None), LtiResourceLink.lineitem_url.is_not(None))
-)
-graded_cards: EngineCache[None, frozenset[int]] = EngineCache(seconds=1.0, size=1, grace=0.5)
-forget_on_change(graded_cards, LtiResourceLink)
+def _graded(target: Any) -> Select[Any]:
+    return select(target).distinct().where(target.is_not(None), LtiResourceLink.lineitem_url.is_not(None))
 
 
-def _graded_cards(session: Session) -> frozenset[int]:
-    return graded_cards.fetch(session_engine(session), None, lambda: frozenset(session.scalars(_GRADED_CARDS)))
+# Built once, like the link queries: every batch of stored submissions asks whether any of them has a link to
+# its card, and a re-grade asks it of its decks too.
+_LINKED_LEARNERS = {
+    "card": _linked_learners(LtiResourceLink.card_id),
+    "deck": _linked_learners(LtiResourceLink.deck_id),
+}
+
+# The cards (and decks) that have any launched link with a line item, kept for a moment: most batches of
+# submissions are to cards no LMS grades, and then need no query at all. A link launched for the first time
+# through another server is seen here within about a second; a learner's own launch comes long before their
+# first answer.
+_GRADED = {"card": _graded(LtiResourceLink.card_id), "deck": _graded(LtiResourceLink.deck_id)}
+graded_targets: EngineCache[str, frozenset[int]] = EngineCache(seconds=1.0, size=2, grace=0.5)
+forget_on_change(graded_targets, LtiResourceLink)
+
+
+def _linked(session: Session, kind: str, *, learner_ids: set[int], target_ids: set[int]) -> set[tuple[int, int]]:
+    """The ``(learner_id, card_id)`` (or ``deck_id``, by ``kind``) pairs among these with a graded link."""
+    graded = graded_targets.fetch(
+        session_engine(session), kind, lambda: frozenset(ident for ident in session.scalars(_GRADED[kind]) if ident)
+    )
+    targets = target_ids & graded if learner_ids else set()
+    if not targets:
+        return set()
+    rows = session.execute(_LINKED_LEARNERS[kind], {"learner_ids": sorted(learner_ids), "targets": sorted(targets)})
+    return {(learner_id, target) for learner_id, target in rows if target is not None}
 
 
 def learners_with_card_links(session: Session, *, learner_ids: set[int], card_ids: set[int]) -> set[tuple[int, int]]:
@@ -338,13 +356,7 @@ def learners_with_card_links(session: Session, *, learner_ids: set[int], card_id
     One query for a whole batch of submissions when some of its cards have graded links, none when none has;
     ``queue_submission_scores`` then runs only for the submissions that have a score to send.
     """
-    linked_cards = card_ids & _graded_cards(session) if learner_ids else set()
-    if not linked_cards:
-        return set()
-    rows = session.execute(
-        _LINKED_LEARNER_CARDS, {"learner_ids": sorted(learner_ids), "card_ids": sorted(linked_cards)}
-    )
-    return {(learner_id, card_id) for learner_id, card_id in rows if card_id is not None}
+    return _linked(session, "card", learner_ids=learner_ids, target_ids=card_ids)
 
 
 def queue_submission_scores(
@@ -373,6 +385,35 @@ def queue_submission_scores(
     )
 
 
+def queue_regraded_scores(
+    *, session: Session, changed: Collection[tuple[int, int, int | None]], now: datetime | None = None
+) -> int:
+    """Queue the scores that re-graded submissions changed; ``changed`` holds each one's ``(learner_id, card_id,
+    deck_id)``. One score per learner and deck, and per learner and card answered outside decks, that a graded
+    link shows; no query beyond the cached lists of graded cards and decks when no such link exists. Adds to the
+    caller's transaction without committing, so the scores go if and only if the new grades are committed.
+    """
+    practice = {(learner, card) for learner, card, deck in changed if deck is None}
+    in_decks = {(learner, deck) for learner, _card, deck in changed if deck is not None}
+    cards = practice & _linked(
+        session, "card", learner_ids={pair[0] for pair in practice}, target_ids={pair[1] for pair in practice}
+    )
+    decks = in_decks & _linked(
+        session, "deck", learner_ids={pair[0] for pair in in_decks}, target_ids={pair[1] for pair in in_decks}
+    )
+    moment = now or utcnow()
+    queued = 0
+    for learner_id, card_id in sorted(cards):
+        queued += queue_submission_scores(
+            session=session, learner_id=learner_id, card_id=card_id, deck_id=None, now=moment
+        )
+    for learner_id, deck_id in sorted(decks):
+        user_id = session.scalar(_LEARNER_USER, {"learner_id": learner_id})
+        if user_id is not None:
+            queued += queue_deck_score(session=session, user_id=user_id, deck_id=deck_id, now=moment)
+    return queued
+
+
 __all__ = [
     "AccessTokens",
     "AgsError",
@@ -382,6 +423,7 @@ __all__ = [
     "learners_with_card_links",
     "post_score",
     "queue_deck_score",
+    "queue_regraded_scores",
     "queue_submission_scores",
     "score_payload",
     "scores_url",

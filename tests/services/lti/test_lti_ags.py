@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from lti_platform import FakePlatform
 from lti_services import DECK_SLUG, deck_of, instructor, launched
+from regrade_support import RIGHT, answers, new_tolerance
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -31,6 +33,7 @@ from app.services.lti.ags import (
     scores_url,
 )
 from app.services.manual_grading import grade_part
+from app.services.regrade import regrade_card
 from app.services.submissions import submit, variant_for
 
 
@@ -236,3 +239,52 @@ def test_a_card_link_gets_the_best_score_on_the_card(
     assert first.target_url == second.target_url == fake.lineitem_url(2) + "/scores"
     assert first.payload["scoreGiven"] == second.payload["scoreGiven"] == 100.0  # the best so far, not the last
     assert second.payload["activityProgress"] == "Completed"
+
+
+def test_a_regrade_queues_the_new_scores_of_the_learners_whose_lms_grades_them(
+    session: Session,
+    platform: tuple[FakePlatform, LtiPlatform],
+    loaded: Path,
+    fixed_card: dict[str, Any],
+    write_card: Any,
+) -> None:
+    fake, row = platform
+    deck_of(session, "two-students")
+    on_card = launched(session, row, custom={"card": "two-students"}, lineitem_url=fake.lineitem_url(2))
+    in_deck = launched(
+        session,
+        row,
+        custom={"deck": DECK_SLUG},
+        lineitem_url=fake.lineitem_url(1),
+        subject="lms-user-43",
+        email="bo@learners.example.edu",
+        resource_link_id="link-2",
+    )
+    card_learner = learner_for_user(session=session, user=on_card.user).id
+    deck_learner = learner_for_user(session=session, user=in_deck.user).id
+    guest = guest_learner(session=session, guest_id="guest-without-lms").id
+    near = answers(RIGHT + 0.0010)  # wrong now, right within the wider margin to come
+    submit(session=session, learner_id=card_learner, slug="two-students", seed=0, answers=near)
+    seed = deck_seed(learner_id=deck_learner, deck_slug=DECK_SLUG, card_slug="two-students")
+    submit(session=session, learner_id=deck_learner, slug="two-students", seed=seed, answers=near, deck_slug=DECK_SLUG)
+    submit(session=session, learner_id=guest, slug="two-students", seed=0, answers=near)
+    before = {message.payload["userId"]: message.payload["scoreGiven"] for message in _queued(session)}
+    new_tolerance(session, loaded, fixed_card, write_card, rtol=0.06, atol=0.0)
+
+    assert regrade_card(session=session, slug="two-students", dry_run=True).lms_scores == 0
+    assert len(_queued(session)) == 2  # a dry run queues nothing
+    report = regrade_card(session=session, slug="two-students")
+    assert (report.changed, report.lms_scores) == (3, 2)  # the guest's grade changed too; no LMS has it
+
+    sent = {message.payload["userId"]: message for message in _queued(session)[2:]}
+    assert sent.keys() == {"lms-user-42", "lms-user-43"}
+    assert sent["lms-user-42"].target_url == fake.lineitem_url(2) + "/scores"
+    assert sent["lms-user-43"].target_url == fake.lineitem_url(1) + "/scores"
+    for subject, message in sent.items():
+        assert message.payload["scoreGiven"] > before[subject]
+    # The card's best score and the deck's score, read afresh, are what was queued.
+    assert sent["lms-user-42"].payload["scoreGiven"] == pytest.approx(
+        100 * session.scalar(select(func.max(Submission.score)).where(Submission.learner_id == card_learner))
+    )
+    assert sent["lms-user-43"].payload["scoreGiven"] == _expected_deck_score(session, deck_learner, 1)
+    assert regrade_card(session=session, slug="two-students").lms_scores == 0  # nothing changed again
