@@ -91,6 +91,18 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class EndedSession(Base):
+    """A browser session signed out: its cookie, should a copy of it survive, signs no one in any more.
+
+    Kept until the cookie would have expired anyway (``ends_at``), then deleted by the next sign-out.
+    """
+
+    __tablename__ = "ended_session"
+
+    session_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ends_at: Mapped[datetime] = mapped_column(index=True)
+
+
 class Learner(Base):
     """Someone answering cards: a guest known by the id in their signed cookie, later perhaps a user."""
 

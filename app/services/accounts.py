@@ -10,15 +10,16 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Final
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import Engine, bindparam, func, select, update
+from sqlalchemy import Engine, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.models import ROLES, Learner, Submission, User
+from app.db.models import ROLES, EndedSession, Learner, Submission, User, utcnow
 from app.services.engine_cache import EngineCache, forget_on_change, session_engine
 
 MIN_PASSWORD_LENGTH: Final = 10
@@ -173,6 +174,24 @@ def set_password(*, session: Session, user: User, password: str) -> None:
     user.password_hash = hash_password(password)
     user.session_version += 1
     session.commit()
+
+
+def end_browser_session(*, session: Session, session_id: str, ends_at: datetime) -> None:
+    """Sign one browser session out for good: a copy of its cookie, until it would expire at ``ends_at``, signs
+    no one in (the cookie itself is only deleted from the browser that signed out). The sessions whose cookies
+    have expired meanwhile are forgotten on the way: a sign-out is rare enough to carry that."""
+    session.execute(delete(EndedSession).where(EndedSession.ends_at < utcnow()))
+    if session.get(EndedSession, session_id) is None:
+        session.add(EndedSession(session_id=session_id, ends_at=ends_at))
+    try:
+        session.commit()
+    except IntegrityError:  # the same session signed out at the same moment from another tab
+        session.rollback()
+
+
+def session_ended(*, session: Session, session_id: str) -> bool:
+    """Whether the browser session ``session_id`` was signed out."""
+    return session.get(EndedSession, session_id) is not None
 
 
 def end_sessions(*, session: Session, user: User) -> None:

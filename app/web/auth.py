@@ -8,8 +8,9 @@ Routes declare what they need::
 
 The session cookie ``tutor_session`` holds the user's id, their ``session_version`` and a random session id,
 signed with the app's key (HttpOnly, SameSite=Lax, Secure when configured). Every sign-in makes a new session
-id, so a cookie planted before sign-in never becomes a signed-in one; bumping the user's session version
-(a new password, "sign out everywhere") ends every session at once. A request with a bearer token is judged
+id, so a cookie planted before sign-in never becomes a signed-in one; signing out records the session id as
+ended, so a copy of the cookie kept elsewhere is refused too; bumping the user's session version (a new password,
+"sign out everywhere") ends every session at once. A request with a bearer token is judged
 by the token alone: its cookies are ignored, and ``request.state.scopes`` holds what the token may do
 (None for a cookie session: everything the user's role allows).
 """
@@ -20,6 +21,7 @@ import secrets
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final
 from urllib.parse import quote
 
@@ -32,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.db.models import User
-from app.services.accounts import get_user, is_admin, is_instructor
+from app.services.accounts import end_browser_session, get_user, is_admin, is_instructor, session_ended
 from app.services.tokens import TokenUser, authenticate_token, cached_token_user
 from app.web import guest
 from app.web.db import SessionDep, db_session
@@ -128,8 +130,13 @@ def start_session(request: Request, response: Response, user: User, *, embedded:
     return session_id
 
 
-def end_session(request: Request, response: Response) -> None:
-    """Sign out on ``response``: the session cookie and the guest cookie both go, so nothing of the account stays."""
+def end_session(request: Request, response: Response, session: Session) -> None:
+    """Sign out on ``response``: the session cookie and the guest cookie both go, so nothing of the account stays,
+    and the session is recorded as ended, so that a copy of its cookie taken before signs no one in either."""
+    payload = session_payload(request)
+    if payload is not None:
+        ends_at = datetime.now(UTC) + timedelta(seconds=SESSION_MAX_AGE)
+        end_browser_session(session=session, session_id=payload.session_id, ends_at=ends_at)
     for name in (SESSION_COOKIE, guest.COOKIE_NAME):
         response.delete_cookie(name, path="/", httponly=True, samesite="lax", secure=_secure(request))
 
@@ -164,6 +171,8 @@ def _resolve(request: Request, session: Session) -> User | None:
         return None
     user = get_user(session=session, user_id=payload.user_id)
     if user is None or user.session_version != payload.version:
+        return None
+    if session_ended(session=session, session_id=payload.session_id):
         return None
     request.state.session_id = payload.session_id
     return user

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from argon2 import PasswordHasher
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.db.models import Learner, Submission, User
+from app.db.models import EndedSession, Learner, Submission, User, utcnow
 from app.services import accounts
 from app.services.accounts import (
     AccountError,
@@ -232,3 +234,15 @@ def test_an_accounts_learner_is_made_once(session: Session) -> None:
     user = create_user(session=session, email="ada@example.org", password=PASSWORD)
     assert learner_for_user(session=session, user=user).id == learner_for_user(session=session, user=user).id
     assert session.scalar(select(func.count()).select_from(Learner)) == 1
+
+
+def test_a_signed_out_session_is_kept_until_its_cookie_would_have_expired(session: Session) -> None:
+    now = utcnow()
+    accounts.end_browser_session(session=session, session_id="expired", ends_at=now - timedelta(seconds=1))
+    accounts.end_browser_session(session=session, session_id="tab", ends_at=now + timedelta(days=14))
+    accounts.end_browser_session(session=session, session_id="tab", ends_at=now + timedelta(days=14))  # twice
+
+    assert accounts.session_ended(session=session, session_id="tab")
+    assert not accounts.session_ended(session=session, session_id="still-signed-in")
+    # The next sign-out forgot the session whose cookie had expired anyway.
+    assert session.scalars(select(EndedSession.session_id)).all() == ["tab"]

@@ -241,6 +241,24 @@ def test_signing_out_ends_the_session_in_this_browser(client: TestClient, make_u
     assert client.get("/account", follow_redirects=False).status_code == 303
 
 
+def test_a_copy_of_the_session_cookie_signs_no_one_in_once_the_session_is_signed_out(
+    client: TestClient, make_client: Callable[[], TestClient], make_user: MakeUser
+) -> None:
+    user = make_user()
+    signed_in(client, user)
+    copy = make_client()  # a cookie copied off the machine (or left in another tab's jar) before signing out
+    copy.cookies.set(SESSION_COOKIE, client.cookies[SESSION_COOKIE], domain=COOKIE_DOMAIN)
+    assert who(copy) == user.email
+
+    client.post("/signout", headers=csrf_headers(client), follow_redirects=False)
+
+    assert who(copy) is None
+    assert copy.get("/account", follow_redirects=False).status_code == 303
+    # Only that session ended: the next sign-in makes one that works.
+    assert who(signed_in(make_client(), user)) == user.email
+    assert who(copy) is None
+
+
 def test_sign_out_is_a_post_with_the_token(client: TestClient, make_user: MakeUser) -> None:
     signed_in(client, make_user())
     del client.headers["X-CSRF-Token"]

@@ -215,9 +215,9 @@ def _sentence(exc: AccountError) -> str:
 
 
 @router.post("/signout", name="page_signout")
-def signout(request: Request) -> Response:
+def signout(request: Request, session: SessionDep) -> Response:
     response = RedirectResponse(url_path(request, "page_index"), status_code=303)
-    end_session(request, response)
+    end_session(request, response, session)
     return response
 
 
@@ -296,5 +296,5 @@ def end_all_sessions(request: Request, session: SessionDep, user: BrowserUserDep
     """Sign out of every browser at once: the session version moves on, so every session cookie is stale."""
     end_sessions(session=session, user=user)
     response = RedirectResponse(url_path(request, "page_signin"), status_code=303)
-    end_session(request, response)
+    end_session(request, response, session)
     return response
