@@ -1,4 +1,5 @@
-"""API submissions stored by the submission writer: many at once, each answered with its own, gone learners refused."""
+"""Submissions stored by the submission writer, through the API and the card page's form: many at once, each
+answered with its own, gone learners refused."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from accounts_support import MakeUser
+from accounts_support import MakeUser, form_csrf_token
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
@@ -167,3 +168,24 @@ def test_keyed_and_relayed_submissions_are_stored_by_the_request_itself(
     assert retry.json()["id"] == first.json()["id"]
     assert stored(app) == 1
     assert writer(app).stored == 0  # the key's response is kept in the submission's own transaction
+
+
+def test_concurrent_answers_through_the_card_page_are_stored_by_the_writer(app: FastAPI, api: TestClient) -> None:
+    token = form_csrf_token(api.get(f"/cards/{SLUG}").text)  # a guest, with its cookie and form token
+
+    def answer(seed: int) -> Any:
+        form = {**ANSWERS, "seed": str(seed), "csrf_token": token}
+        return api.post(f"/cards/{SLUG}", data=form, follow_redirects=False)
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        responses = list(pool.map(answer, range(12)))
+    assert [response.status_code for response in responses] == [303] * 12, [r.text[:300] for r in responses]
+    assert len({response.headers["location"] for response in responses}) == 12
+    results = [api.get(response.headers["location"]) for response in responses]
+    assert all(result.status_code == 200 for result in results)
+    assert all(f"?seed={seed}" in result.text for seed, result in enumerate(results))  # each its own variant
+    assert stored(app) == 12 == writer(app).stored
+
+    bad = api.post(f"/cards/{SLUG}", data={**ANSWERS, "loss_a": "abc", "seed": "3", "csrf_token": token})
+    assert bad.status_code == 422 and "abc" in bad.text  # the form again, with the answer to fix; nothing stored
+    assert stored(app) == 12

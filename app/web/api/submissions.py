@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -11,17 +10,11 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from app.db.models import User, utcnow
-from app.domain.cards import is_drawn
-from app.services.accounts import cached_learner_id
-from app.services.card_cache import cached_card, published_card
-from app.services.catalog import PublishedCard
 from app.services.deck_results import deck_result
 from app.services.errors import NotFound
 from app.services.idempotency import KeyRaced
 from app.services.integrations import CursorInvalid, SubmissionFilter, find_submissions, submission_after
-from app.services.practice_seeds import known_free
-from app.services.submission_writer import SubmissionWriter
-from app.services.submissions import check_practice_seed, get_submission, grade_submission, submit
+from app.services.submissions import get_submission, grade_submission, submit
 from app.web.api.integrations import SubmissionListItem, acting_learner, may_integrate
 from app.web.auth import OptionalUserDep
 from app.web.db import db_session
@@ -31,6 +24,7 @@ from app.web.idempotency import IdempotencyGuard, IdempotencyKeyHeader, caller_s
 from app.web.pagination import DEFAULT_LIMIT, PAGE_HEADERS, CursorQuery, LimitQuery, bad_cursor, next_page, parse_time
 from app.web.rate_limits import RATE_LIMITED, SubmitterDep
 from app.web.schemas import ErrorResponse, SubmissionCreate, SubmissionPublic
+from app.web.submitting import store_graded, submitter_and_card
 
 router = APIRouter(tags=["submissions"])
 
@@ -97,47 +91,11 @@ async def create_submission(
     # one trip to the thread pool. The grading is done here, and the writer stores the submission together with
     # those of other requests arriving meanwhile.
     now = utcnow()
-    found = _cached_lookup(request, user, slug=slug, seed=body.seed)
-    if found is None:
-        session = await db_session(request)
-        found = await run_in_threadpool(
-            _lookup, request=request, session=session, user=user, slug=slug, seed=body.seed, now=now
-        )
-    learner_id, card = found
+    learner_id, card = await submitter_and_card(request, user, slug=slug, seed=body.seed, now=now)
     graded = grade_submission(card=card, learner_id=learner_id, seed=body.seed, answers=body.answers, now=now)
-    writer: SubmissionWriter = request.app.state.submission_writer
-    view = await writer.store(graded)
+    view = await store_graded(request, graded)
     response.headers["Location"] = submission_path(request, view.id)
     return SubmissionPublic.build(view)
-
-
-def _cached_lookup(request: Request, user: User | None, *, slug: str, seed: int) -> tuple[int, PublishedCard] | None:
-    """The caller's learner id and the card when this process knows both (and that no deck reserves the seed)."""
-    if user is None:
-        return None  # a guest's learner comes with its cookie: looked up (or made) in the database
-    engine = request.app.state.engine
-    learner_id = cached_learner_id(engine, user.id)
-    card = cached_card(engine, slug)
-    if learner_id is None or card is None:
-        return None
-    if is_drawn(card.spec) and not known_free(
-        engine, card_id=card.card_id, learner_id=learner_id, card_slug=slug, seed=seed
-    ):
-        return None
-    return learner_id, card
-
-
-def _lookup(
-    *, request: Request, session: Session, user: User | None, slug: str, seed: int, now: datetime
-) -> tuple[int, PublishedCard]:
-    """The caller's learner id (a new guest gets a row) and the card; InvalidSeed for a deck's reserved variant."""
-    try:
-        learner = current_learner(request, session, user)
-        card = published_card(session=session, slug=slug)
-        check_practice_seed(session=session, card=card, learner_id=learner.id, seed=seed, now=now)
-        return learner.id, card
-    finally:
-        session.close()  # the connection goes back to the pool while the writer stores the submission
 
 
 def _create(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -11,20 +12,22 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
 
+from app.db.models import utcnow
 from app.domain.cards import MAX_SEED, Variant, is_drawn
 from app.domain.grading import AnswerFormatError
 from app.services.card_cache import cached_card, published_card
-from app.services.catalog import PublishedCard, get_card, list_cards
+from app.services.catalog import PublishedCard, list_cards
 from app.services.errors import InvalidSeed, NotFound
-from app.services.submissions import submit, variant_for
-from app.web.auth import SESSION_COOKIE, current_user
+from app.services.submissions import grade_submission, variant_for
+from app.web.auth import SESSION_COOKIE, OptionalUserDep, current_user
 from app.web.db import db_session
-from app.web.deps import LearnerDep, OptionalLearnerDep, SessionDep, learner_key
+from app.web.deps import OptionalLearnerDep, SessionDep, learner_key
 from app.web.guest import default_seed, guest_id_for
 from app.web.pages.card_pages import card_context, card_page_response, kept_response, page_cache, page_key, variant_url
 from app.web.pages.forms import SeedError, answers_from_form, parse_seed
 from app.web.pages.rendering import error_page, not_found_page, render_page, url_path
 from app.web.rate_limits import limit_submissions
+from app.web.submitting import store_graded, submitter_and_card
 
 router = APIRouter()
 # The card page alone, included by ``create_app`` ahead of the API: the busiest page, and a request is matched
@@ -138,24 +141,27 @@ async def card_page(request: Request) -> Response:
 
 
 @router.post("/cards/{slug}", name="page_submit", dependencies=[Depends(limit_submissions)])
-def submit_answers(request: Request, slug: str, session: SessionDep, learner: LearnerDep, form: FormDep) -> Response:
-    try:
-        card = get_card(session=session, slug=slug)
-    except NotFound:
-        return not_found_page(request, f"There is no published card called '{slug}'.")
+async def submit_answers(request: Request, slug: str, user: OptionalUserDep, form: FormDep) -> Response:
+    """Grade the form's answers and store them as the API does: with the submissions of other requests arriving
+    meanwhile, in one transaction (``app.web.submitting``); then on to the result. A form that cannot be read
+    comes back with the learner's answers and what to fix, and nothing is stored."""
     raw_seed = form.get("seed")
-    answers = answers_from_form(card.spec, form)
+    now = utcnow()
     try:
         seed = _posted_seed(raw_seed if isinstance(raw_seed, str) else None)
-        submission = submit(session=session, learner_id=learner.id, slug=slug, seed=seed, answers=answers)
+        learner_id, card = await submitter_and_card(request, user, slug=slug, seed=seed, now=now)
     except (SeedError, InvalidSeed) as exc:
         return _bad_seed(request, slug, str(exc))
-    except AnswerFormatError as exc:
-        # Nothing was stored: show the same variant again with the learner's answers and what to fix.
-        return _card_page(
-            request, card, variant_for(card.spec, seed), answers=answers, errors=exc.errors, status_code=422
-        )
     except NotFound:
         return not_found_page(request, f"There is no published card called '{slug}'.")
+    answers = answers_from_form(card.spec, form)
+    try:
+        graded = grade_submission(card=card, learner_id=learner_id, seed=seed, answers=answers, now=now)
+    except AnswerFormatError as exc:
+        variant = variant_for(card.spec, seed)
+        return await run_in_threadpool(
+            partial(_card_page, request, card, variant, answers=answers, errors=exc.errors, status_code=422)
+        )
+    submission = await store_graded(request, graded)
     target = url_path(request, "page_submission", submission_id=submission.id)
     return RedirectResponse(target, status_code=303)
