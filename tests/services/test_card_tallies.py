@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.orm import Session
 from tallies_support import same
 
-from app.db.migrate import alembic_config, current_revision
+from app.db.migrate import alembic_config, current_is_head
 from app.db.models import AnswerTally, CardLearner, CardTally, PartTally, Submission, SubmissionPart, User
 from app.services.accounts import claim_guest_history, create_user, learner_for_user
 from app.services.analytics import CardStats, card_stats, scanned_card_stats
@@ -96,7 +96,7 @@ def test_tallies_follow_submissions_grades_moves_updates_and_deletions(session: 
     assert not session.scalar(select(func.sum(PartTally.answered)))
 
 
-STATEMENT_TRIGGERS = "5f3a9c2e8b17"  # migrations/versions/2026_11_30_tallies_per_statement.py
+ROW_TRIGGERS = "9b1c4e7d2a60"  # the revision before migrations/versions/2026_11_30_tallies_per_statement.py
 
 
 def insert_triggers(session: Session) -> dict[str, str]:
@@ -125,7 +125,7 @@ def test_on_postgresql_the_tallies_follow_inserts_per_statement_before_and_after
     session.commit()
 
     config = alembic_config(database_url)
-    command.downgrade(config, "-1")
+    command.downgrade(config, ROW_TRIGGERS)
     try:
         assert insert_triggers(session) == {"tally_submission": "row", "tally_part": "row"}
         session.commit()
@@ -134,7 +134,7 @@ def test_on_postgresql_the_tallies_follow_inserts_per_statement_before_and_after
     finally:
         session.rollback()
         command.upgrade(config, "head")
-    assert current_revision(database_url) == STATEMENT_TRIGGERS
+    assert current_is_head(database_url)
 
     for guest in guests:
         submit(session=session, learner_id=guest.id, slug="two-students", seed=1, answers=answers)
