@@ -10,6 +10,8 @@ drives it with wrk from a second process on 127.0.0.1:
 * ``POST /api/v1/cards/{slug}/submissions``: each learner answers its own variant of a drawn card, cycling
   through a right answer, a reversed KL (a misconception the grader must name), an option and a number
   written with a comma, and wrong numbers; every request is graded and stored;
+* ``POST /cards/{slug}``: the same answers sent from the card's form by the same learners signed in in a
+  browser (session cookie and form token), answered with a redirect to the result;
 * ``GET /cards/{slug}``: the page as a returning guest sees it (their own variant), and with a fresh random
   variant each time (no cache can help: the cost of generating a variant).
 
@@ -45,6 +47,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from bench_results import merge_results, reference_loop_ms
 from scratch_databases import create_database, drop_database
@@ -58,6 +61,8 @@ from app.domain.grading import grade
 from app.services.accounts import hash_password
 from app.services.catalog import get_card
 from app.services.tokens import create_token
+from app.web.auth import SESSION_COOKIE, SessionPayload, SessionSigner
+from app.web.csrf import CsrfTokens
 from app.web.guest import COOKIE_NAME, GuestSigner, new_guest_id
 
 BENCH = Path(__file__).resolve().parent
@@ -100,8 +105,9 @@ def answer_sets(variant: Any) -> list[dict[str, Any]]:
     ]
 
 
-def seed_learners(url: str, count: int) -> tuple[list[Request], list[Request]]:
-    """One account and API token per learner, their submissions cycling over answer sets; guest page views."""
+def seed_learners(url: str, count: int) -> tuple[list[Request], list[Request], list[Request]]:
+    """One account per learner, with an API token and a browser session: their submissions through the API and
+    through the card's form, cycling over answer sets; guest page views."""
     engine = make_engine(url)
     try:
         with make_sessionmaker(engine)() as session:
@@ -113,22 +119,34 @@ def seed_learners(url: str, count: int) -> tuple[list[Request], list[Request]]:
             session.commit()
             tokens = [create_token(session=session, user=user, name="load test", scopes=["read", "submit"]).secret
                       for user in users]
+            user_ids = [user.id for user in users]
     finally:
         engine.dispose()
+    sessions, csrf = SessionSigner(SECRET_KEY), CsrfTokens(SECRET_KEY)
     per_learner: list[list[Request]] = []
-    for i, token in enumerate(tokens):
+    per_browser: list[list[Request]] = []
+    for i, (token, user_id) in enumerate(zip(tokens, user_ids, strict=True)):
         seed = 1_000 + 7 * i
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-        bodies = [json.dumps({"seed": seed, "answers": answers}) for answers in answer_sets(generate(spec, seed))]
+        answers = answer_sets(generate(spec, seed))
+        bodies = [json.dumps({"seed": seed, "answers": one}) for one in answers]
         per_learner.append([("POST", f"/api/v1/cards/{SLUG}/submissions", headers, body) for body in bodies])
+        # The learner signed in in a browser: their session cookie and its form token, as the sign-in made them.
+        session_id = f"load-session-{i}"
+        cookie = sessions.sign(SessionPayload(user_id=user_id, version=0, session_id=session_id))
+        form_headers = {"Cookie": f"{SESSION_COOKIE}={cookie}", "Content-Type": "application/x-www-form-urlencoded"}
+        forms = [urlencode({"seed": seed, **one, "csrf_token": csrf.token_for("session", session_id)})
+                 for one in answers]
+        per_browser.append([("POST", f"/cards/{SLUG}", form_headers, form) for form in forms])
     # Round by round, every learner once per round: consecutive requests come from different learners.
     submits = [learner[k] for k in range(4) for learner in per_learner]
+    form_posts = [browser[k] for k in range(4) for browser in per_browser]
     signer = GuestSigner(SECRET_KEY)
     pages: list[Request] = [
         ("GET", f"/cards/{SLUG}", {"Cookie": f"{COOKIE_NAME}={signer.sign(new_guest_id())}"}, None)
         for _ in range(count)
     ]
-    return submits, pages
+    return submits, form_posts, pages
 
 
 def count_stored(url: str) -> int:
@@ -141,7 +159,8 @@ def count_stored(url: str) -> int:
 
 
 def check_stored(url: str, before: int, answered: int, connections: int) -> dict[str, Any]:
-    """Every 201 of the timed run is a stored row (a few more may land as wrk stops), and grades are reproducible."""
+    """Every answer of the timed run (201, or 303 from the form) is a stored row (a few more may land as wrk
+    stops), and grades are reproducible."""
     engine = make_engine(url)
     try:
         with make_sessionmaker(engine)() as session:
@@ -155,7 +174,7 @@ def check_stored(url: str, before: int, answered: int, connections: int) -> dict
         engine.dispose()
     # Requests still in flight when the warm-up and the timed run stop are stored too, uncounted by wrk.
     ok = answered <= stored <= answered + 2 * connections and regraded == len(sample)
-    return {"stored": stored, "answered_201": answered, "regraded_equal": regraded, "sampled": len(sample), "ok": ok}
+    return {"stored": stored, "answered": answered, "regraded_equal": regraded, "sampled": len(sample), "ok": ok}
 
 
 def children(pid: int) -> list[int]:
@@ -268,11 +287,11 @@ def measure(
 
 
 def measure_storing(
-    port: int, args: argparse.Namespace, data: Path, pids: list[int], url: str
+    port: int, args: argparse.Namespace, data: Path, expect: int, pids: list[int], url: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``measure`` for the submissions, with the check that every 201 of the timed run was stored."""
+    """``measure`` for the submissions, with the check that every answer ``expect`` of the timed run was stored."""
     before: list[int] = []
-    figures = measure(port, args, "list", data, 201, pids, lambda: before.append(count_stored(url)))
+    figures = measure(port, args, "list", data, expect, pids, lambda: before.append(count_stored(url)))
     time.sleep(0.5)  # the requests in flight when wrk stopped are stored meanwhile
     return figures, check_stored(url, before[0], figures["expected_responses"], args.connections)
 
@@ -301,7 +320,7 @@ def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     try:
         for step in (["migrate"], ["cards", "load"]):
             subprocess.run([str(TUTOR), *step], env=env, check=True, capture_output=True)
-        submits, pages = seed_learners(url, args.connections)
+        submits, form_posts, pages = seed_learners(url, args.connections)
         port = free_port()
         server, cold = start_server(env, port, args.workers, work / "server.log")
         try:
@@ -309,6 +328,7 @@ def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             data = {
                 "healthz": ("list", write_lua(work / "healthz.lua", [("GET", "/healthz", {}, None)]), 200),
                 "submit": ("list", write_lua(work / "submit.lua", submits), 201),
+                "submit_form": ("list", write_lua(work / "submit_form.lua", form_posts), 303),
                 "page": ("list", write_lua(work / "page.lua", pages), 200),
                 "page_fresh_variant": ("fresh", work / "fresh.lua", 200),
             }
@@ -318,8 +338,8 @@ def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
                 # Each round measures the ceiling again just before the endpoints it is the ceiling of.
                 figures = {}
                 for name, (mode, path, expect) in data.items():
-                    if name == "submit":
-                        figures[name], check = measure_storing(port, args, path, pids, url)
+                    if name in ("submit", "submit_form"):
+                        figures[name], check = measure_storing(port, args, path, expect, pids, url)
                         checks.append(check)
                     else:
                         figures[name] = measure(port, args, mode, path, expect, pids)
@@ -332,8 +352,7 @@ def bench_database(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)
     figures = {name: median_figures([r[name] for r in rounds]) for name in rounds[0]}
     submit, page = figures["submit"], figures["page"]
-    stored = {key: sum(check[key] for check in checks) for key in ("stored", "answered_201", "regraded_equal",
-                                                                     "sampled")}
+    stored = {key: sum(check[key] for check in checks) for key in ("stored", "answered", "regraded_equal", "sampled")}
     stored["ok"] = all(check["ok"] for check in checks)
     met = {
         "submit": submit["rps_vs_healthz"] >= TARGETS["submit_ratio"] and submit["p99_ms"] <= TARGETS["submit_p99_ms"]
@@ -371,7 +390,8 @@ def median_figures(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-LABELS = {"healthz": "GET /healthz (ceiling)", "submit": "POST …/submissions", "page": "GET /cards/{slug}",
+LABELS = {"healthz": "GET /healthz (ceiling)", "submit": "POST …/submissions",
+          "submit_form": "POST /cards/{slug} (form)", "page": "GET /cards/{slug}",
           "page_fresh_variant": "GET /cards/{slug}?seed=new"}
 
 
