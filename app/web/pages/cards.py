@@ -25,7 +25,7 @@ from app.web.deps import OptionalLearnerDep, SessionDep, learner_key
 from app.web.guest import default_seed, guest_id_for
 from app.web.pages.card_pages import card_context, card_page_response, kept_response, page_cache, page_key, variant_url
 from app.web.pages.forms import SeedError, answers_from_form, parse_seed
-from app.web.pages.rendering import error_page, not_found_page, render_page, url_path
+from app.web.pages.rendering import error_page, not_found_page, render_page, submission_page_path, url_path
 from app.web.rate_limits import limit_submissions
 from app.web.submitting import store_graded, submitter_and_card
 
@@ -163,5 +163,4 @@ async def submit_answers(request: Request, slug: str, user: OptionalUserDep, for
             partial(_card_page, request, card, variant, answers=answers, errors=exc.errors, status_code=422)
         )
     submission = await store_graded(request, graded)
-    target = url_path(request, "page_submission", submission_id=submission.id)
-    return RedirectResponse(target, status_code=303)
+    return RedirectResponse(submission_page_path(request, submission.id), status_code=303)
