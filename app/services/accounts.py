@@ -17,7 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import Engine, bindparam, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.db.models import ROLES, EndedSession, Learner, Submission, User, utcnow
 from app.services.engine_cache import EngineCache, forget_on_change, session_engine
@@ -192,6 +192,38 @@ def end_browser_session(*, session: Session, session_id: str, ends_at: datetime)
 def session_ended(*, session: Session, session_id: str) -> bool:
     """Whether the browser session ``session_id`` was signed out."""
     return session.get(EndedSession, session_id) is not None
+
+
+# Browser sessions checked a moment ago, with their user as it was then: a signed-in learner's requests come in
+# bursts (a page, its form, the result), and each would otherwise read the account and the ended sessions. Any
+# write to an account or an ended session through this process forgets them all at once; through another
+# server it takes effect within SESSION_CACHE_SECONDS, as a token revoked there does.
+SESSION_CACHE_SECONDS: Final = 2.0
+session_users: EngineCache[tuple[int, int, str], User] = EngineCache(seconds=SESSION_CACHE_SECONDS, size=4096)
+forget_on_change(session_users, User, EndedSession)
+
+
+def detached_copy(user: User) -> User:
+    """A copy of ``user``'s columns attached to no session, to keep between requests and merge into each."""
+    copy = User(**{column.key: getattr(user, column.key) for column in User.__mapper__.column_attrs})
+    make_transient_to_detached(copy)
+    return copy
+
+
+def session_user(*, session: Session, user_id: int, version: int, session_id: str) -> User | None:
+    """The user of a live browser session; None for an unknown user, an old session version (a new password,
+    "sign out everywhere") or a signed-out session. A session checked in the last moments needs no query: its
+    user is merged into ``session`` as it was then."""
+    engine = session_engine(session)
+    key = (user_id, version, session_id)
+    kept = session_users.get(engine, key)
+    if kept is not None:
+        return session.merge(kept, load=False)
+    user = session.get(User, user_id)
+    if user is None or user.session_version != version or session_ended(session=session, session_id=session_id):
+        return None
+    session_users.put(engine, key, detached_copy(user))
+    return user
 
 
 def end_sessions(*, session: Session, user: User) -> None:

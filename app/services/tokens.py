@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from sqlalchemy import bindparam, event, select
-from sqlalchemy.orm import ORMExecuteState, Session, make_transient_to_detached
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.db.models import ApiToken, User, utcnow
+from app.services.accounts import detached_copy
 from app.services.errors import NotFound
 
 TOKEN_PREFIX: Final = "dt_"
@@ -195,12 +196,6 @@ def _remember(token_hash: str, entry: _Cached) -> None:
         _cache[token_hash] = entry
 
 
-def _detached_copy(user: User) -> User:
-    copy = User(**{column.key: getattr(user, column.key) for column in User.__mapper__.column_attrs})
-    make_transient_to_detached(copy)
-    return copy
-
-
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, flush_context: object) -> None:
     if any(isinstance(row, User | ApiToken) for row in (*session.dirty, *session.deleted)):
@@ -253,7 +248,7 @@ def authenticate_token(*, session: Session, secret: str, now: datetime | None = 
         token_hash,
         _Cached(
             expires=time.monotonic() + CACHE_SECONDS,
-            user=_detached_copy(user),
+            user=detached_copy(user),
             scopes=scopes,
             token_id=token.id,
             last_used_at=token.last_used_at,

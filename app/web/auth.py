@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from app.db.models import User
-from app.services.accounts import end_browser_session, get_user, is_admin, is_instructor, session_ended
+from app.services.accounts import end_browser_session, is_admin, is_instructor, session_user
 from app.services.tokens import TokenUser, authenticate_token, cached_token_user
 from app.web import guest
 from app.web.db import SessionDep, db_session
@@ -169,10 +169,10 @@ def _resolve(request: Request, session: Session) -> User | None:
     payload = session_payload(request)
     if payload is None:
         return None
-    user = get_user(session=session, user_id=payload.user_id)
-    if user is None or user.session_version != payload.version:
-        return None
-    if session_ended(session=session, session_id=payload.session_id):
+    user = session_user(
+        session=session, user_id=payload.user_id, version=payload.version, session_id=payload.session_id
+    )
+    if user is None:
         return None
     request.state.session_id = payload.session_id
     return user

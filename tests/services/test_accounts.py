@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import func, select
+from query_count_support import counted_statements
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from users_support import make_user
 
 from app.db.models import EndedSession, Learner, Submission, User, utcnow
 from app.services import accounts
@@ -246,3 +249,24 @@ def test_a_signed_out_session_is_kept_until_its_cookie_would_have_expired(sessio
     assert not accounts.session_ended(session=session, session_id="still-signed-in")
     # The next sign-out forgot the session whose cookie had expired anyway.
     assert session.scalars(select(EndedSession.session_id)).all() == ["tab"]
+
+
+def test_a_browser_session_checked_a_moment_ago_needs_no_query_until_an_account_or_a_sign_out_changes(
+    session: Session,
+) -> None:
+    user = make_user(session, "learner", "kept@example.org")
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    check = partial(accounts.session_user, session=session, user_id=user.id, session_id="tab")
+
+    assert check(version=0) is not None
+    with counted_statements(engine) as sent:
+        again = check(version=0)
+    assert again is not None and again.email == "kept@example.org" and sent == []
+    assert check(version=1) is None  # a version the account does not have
+
+    accounts.end_sessions(session=session, user=user)  # "sign out of every browser": a bulk update
+    assert check(version=0) is None
+    assert check(version=1) is not None
+    accounts.end_browser_session(session=session, session_id="tab", ends_at=utcnow() + timedelta(days=1))
+    assert check(version=1) is None  # signed out, though kept a moment ago
