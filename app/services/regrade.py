@@ -17,13 +17,12 @@ submissions are written in bulk. A part whose verdict stays keeps its stored res
 chunk of writes is committed on its own: a run that stops half-way can simply be run again. The card's
 running tallies follow the writes: through their triggers on SQLite; on PostgreSQL by one grouped adjustment per
 table and chunk (``card_tallies.rescore_in_bulk``), as the row triggers would rewrite the same few tally rows once
-per changed row. Scores already sent to an LMS are not sent again.
+per changed row. The learners whose grades changed have their new scores queued for the LMS gradebooks that
+show them, in the transaction of the new grades (``ags.queue_regraded_scores``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,13 +34,11 @@ from sqlalchemy import Text, and_, bindparam, cast, func, select, text, update
 from sqlalchemy.orm import Session
 
 from app.db.models import Card, CardTally, CardVersion, PartTally, Submission, SubmissionPart
-from app.domain.cards import CardSpec, PartSpec, Tolerance, Variant, generate
-from app.domain.grading import AnswerFormatError, grade, parse_number
-from app.domain.misconceptions import within_tolerance
+from app.domain.grading import parse_number
 from app.services.card_tallies import rescore_in_bulk
-from app.services.catalog import stored_spec
 from app.services.errors import NotFound
 from app.services.lti.ags import queue_regraded_scores
+from app.services.regrade_versions import Versions, card_versions
 
 CHUNK: Final = 5_000  # groups of part rows read at a time
 WRITE_CHUNK: Final = 2_000  # submissions re-graded and written per transaction
@@ -61,115 +58,6 @@ class RegradeReport:
     lms_scores: int = 0  # scores queued for LMS gradebooks whose learners' grades changed
 
 
-@dataclass
-class _Versions:
-    """The card's versions, their specs with the current tolerances, and each variant's answers computed once."""
-
-    specs: dict[int, CardSpec]  # by version id, as stored
-    regraded: dict[int, CardSpec]  # by version id, numeric tolerances taken from the current version
-    variants: dict[tuple[int, int], Variant] = dataclasses.field(default_factory=dict)
-    expected: dict[tuple[int, int, str], float] = dataclasses.field(default_factory=dict)
-    tolerances: dict[tuple[int, str], tuple[float, float]] = dataclasses.field(default_factory=dict)
-    results: dict[tuple[int, int, str, str], dict[str, Any] | None] = dataclasses.field(default_factory=dict)
-
-    @functools.cached_property
-    def weights(self) -> dict[int, dict[str, float]]:
-        """Each version's part weights, by version id: a submission's score is weighted as when it was made."""
-        return {vid: {part.key: part.weight for part in spec.parts} for vid, spec in self.specs.items()}
-
-    def flips(self, version_id: int, seed: int, stored: Mapping[str, Any]) -> bool:
-        """Whether the stored numeric part result ``stored`` turns right or wrong with the new tolerance (True
-        when that cannot be told: the domain's grader then decides)."""
-        given = stored.get("given")
-        value = {"inf": math.inf, "-inf": -math.inf}.get(given, given) if isinstance(given, str) else given
-        target = self.expected_value(version_id, seed, stored["key"])
-        atol, rtol = self.tolerance(version_id, stored["key"])
-        if not isinstance(value, float | int) or math.isnan(target) or math.isnan(atol):
-            return True
-        return within_tolerance(float(value), target, Tolerance(rtol=rtol, atol=atol)) != bool(stored.get("correct"))
-
-    def numeric_result(self, version_id: int, seed: int, part_key: str, raw: Any) -> dict[str, Any] | None:
-        """The stored form of the numeric part ``part_key`` graded again for answer ``raw``, by the domain's own
-        grader; None when the part or the answer cannot be graded. Learners share variants and answers, so
-        each (version, seed, part, answer) is graded once."""
-        key = (version_id, seed, part_key, repr(raw))
-        if key not in self.results:
-            spec = self.regraded[version_id]
-            part = _parts_by_key(spec).get(part_key)
-            found = None
-            if part is not None:
-                try:
-                    graded = grade(
-                        dataclasses.replace(spec, parts=(part,)), self.variant(version_id, seed), {part_key: raw}
-                    )
-                    found = graded.parts[0].to_dict()
-                except (AnswerFormatError, ValueError):
-                    found = None  # graded once, so readable; an answer that no longer is keeps its grade
-            self.results[key] = found
-        return self.results[key]
-
-    def variant(self, version_id: int, seed: int) -> Variant:
-        """The variant's parameters and numeric answers (drawn exactly as shown; nothing else is rendered)."""
-        key = (version_id, seed)
-        found = self.variants.get(key)
-        if found is None:
-            found = self.variants[key] = generate(_numbers_only(self.specs[version_id]), seed)
-        return found
-
-    def expected_value(self, version_id: int, seed: int, part_key: str) -> float:
-        """The value variant ``seed`` of the version expects for a numeric part; NaN when there is none."""
-        key = (version_id, seed, part_key)
-        found = self.expected.get(key)
-        if found is None:
-            value = self.variant(version_id, seed).answers.get(part_key)
-            ok = isinstance(value, float | int) and not isinstance(value, bool)
-            found = self.expected[key] = float(value) if ok else math.nan  # type: ignore[arg-type]
-        return found
-
-    def tolerance(self, version_id: int, part_key: str) -> tuple[float, float]:
-        """(atol, rtol) of the part as re-graded; NaN when the version has no such numeric part."""
-        key = (version_id, part_key)
-        found = self.tolerances.get(key)
-        if found is None:
-            part = _parts_by_key(self.regraded[version_id]).get(part_key)
-            found = (math.nan, math.nan) if part is None else (part.tolerance.atol, part.tolerance.rtol)
-            self.tolerances[key] = found
-        return found
-
-
-def _numbers_only(spec: CardSpec) -> CardSpec:
-    """``spec`` without its texts and non-numeric parts: the same parameters for a seed, the same numeric
-    answers, in half the time (the prompt, labels and solution are not rendered)."""
-    numeric = tuple(dataclasses.replace(part, label="") for part in spec.parts if part.kind == "numeric")
-    return dataclasses.replace(spec, prompt="", solution="", parts=numeric)
-
-
-def _with_tolerances(spec: CardSpec, tolerances: Mapping[str, Tolerance]) -> CardSpec:
-    parts = tuple(
-        dataclasses.replace(part, tolerance=tolerances[part.key])
-        if part.kind == "numeric" and part.key in tolerances
-        else part
-        for part in spec.parts
-    )
-    return dataclasses.replace(spec, parts=parts)
-
-
-def _versions(session: Session, card: Card) -> _Versions:
-    specs = {
-        version_id: stored_spec(spec)
-        for version_id, spec in session.execute(
-            select(CardVersion.id, CardVersion.spec).where(CardVersion.card_id == card.id)
-        )
-    }
-    current = specs.get(card.current_version_id) if card.current_version_id is not None else None
-    tolerances = {} if current is None else {p.key: p.tolerance for p in current.parts if p.kind == "numeric"}
-    return _Versions(specs=specs, regraded={vid: _with_tolerances(s, tolerances) for vid, s in specs.items()})
-
-
-def _parts_by_key(spec: CardSpec) -> dict[str, PartSpec]:
-    return {part.key: part for part in spec.parts if part.kind == "numeric"}
-
-
 def _number(text: str) -> float:
     """A stored answer text read back as a number; NaN when it cannot be (cut at 200 characters, or unreadable)."""
     if len(text) >= 200:
@@ -181,7 +69,7 @@ def _number(text: str) -> float:
 
 
 def _flips(
-    groups: Sequence[Any], versions: _Versions, numbers: dict[str, float]
+    groups: Sequence[Any], versions: Versions, numbers: dict[str, float]
 ) -> tuple[list[NDArray[np.int64]], int, int, int]:
     """The submission ids among ``groups`` whose numeric verdict changes (or cannot be told from the answer
     text), how many part rows the groups hold, and how many of them turn right and how many wrong.
@@ -262,7 +150,7 @@ def _score(parts: Sequence[Mapping[str, Any]], weights: Mapping[str, float]) -> 
     return sum(weight * score for weight, score in graded) / total if total > 0 else 0.0
 
 
-def _write(session: Session, versions: _Versions, ids: Sequence[int], *, dry_run: bool) -> tuple[int, int]:
+def _write(session: Session, versions: Versions, ids: Sequence[int], *, dry_run: bool) -> tuple[int, int]:
     """Grade the numeric parts of submissions ``ids`` again and store those whose grade changed (unless
     ``dry_run``), queueing the LMS scores they change; returns how many changed and how many scores were queued.
     Every other stored part result is kept as it is."""
@@ -415,7 +303,7 @@ def regrade_card(
         )
         if version_id is None:
             raise NotFound(f"the card '{slug}' has no version {version}")
-    versions = _versions(session, card)
+    versions = card_versions(session, card)
     submissions, total_parts = _sizes(session, card.id, version_id)
 
     numbers: dict[str, float] = {}
