@@ -132,10 +132,6 @@ def find_user(*, session: Session, email: str) -> User | None:
     return session.scalars(select(User).where(User.email == email.strip().lower())).one_or_none()
 
 
-def get_user(*, session: Session, user_id: int) -> User | None:
-    return session.get(User, user_id)
-
-
 def create_user(*, session: Session, email: str, password: str, role: str = "learner") -> User:
     """A new account, committed; raises AccountError for a bad email, a short password or a taken address."""
     address = normalise_email(email)
