@@ -73,3 +73,20 @@ async def store_graded(request: Request, graded: GradedSubmission) -> Submission
     """The submission stored (by the writer, with others) and returned with its id, once committed."""
     writer: SubmissionWriter = request.app.state.submission_writer
     return await writer.store(graded)
+
+
+def new_submission_path(request: Request, route: str, submission_id: int) -> str:
+    """The path of route ``route`` (``api_get_submission``, ``page_submission``) for a new submission.
+
+    A route is found by name by trying every route in turn, which costs more than the rest of building the
+    answer, and each new id would miss a cache of whole paths; the path is looked up once per app and route
+    with the id left as a placeholder, then filled in.
+    """
+    state = request.app.state
+    templates: dict[str, str] | None = getattr(state, "submission_paths", None)
+    if templates is None:
+        templates = state.submission_paths = {}
+    template = templates.get(route)
+    if template is None:
+        template = templates[route] = str(request.app.url_path_for(route, submission_id="{submission_id}"))
+    return template.replace("{submission_id}", str(submission_id))

@@ -24,7 +24,7 @@ from app.web.idempotency import IdempotencyGuard, IdempotencyKeyHeader, caller_s
 from app.web.pagination import DEFAULT_LIMIT, PAGE_HEADERS, CursorQuery, LimitQuery, bad_cursor, next_page, parse_time
 from app.web.rate_limits import RATE_LIMITED, SubmitterDep
 from app.web.schemas import ErrorResponse, SubmissionCreate, SubmissionPublic
-from app.web.submitting import store_graded, submitter_and_card
+from app.web.submitting import new_submission_path, store_graded, submitter_and_card
 
 router = APIRouter(tags=["submissions"])
 
@@ -33,18 +33,8 @@ SubmissionId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The submissi
 
 
 def submission_path(request: Request, ident: int) -> str:
-    """``/api/v1/submissions/{id}``, the Location of a new submission.
-
-    A route is found by name by trying every route in turn, which costs more than the rest of building the
-    answer; the path is looked up once per app with the parameter left as a placeholder, then filled in.
-    """
-    state = request.app.state
-    template: str | None = getattr(state, "submission_path", None)
-    if template is None:
-        template = state.submission_path = str(
-            request.app.url_path_for("api_get_submission", submission_id="{submission_id}")
-        )
-    return template.replace("{submission_id}", str(ident))
+    """``/api/v1/submissions/{id}``, the Location of a new submission."""
+    return new_submission_path(request, "api_get_submission", ident)
 
 
 @router.post(

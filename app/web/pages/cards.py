@@ -25,9 +25,9 @@ from app.web.deps import OptionalLearnerDep, SessionDep, learner_key
 from app.web.guest import default_seed, guest_id_for
 from app.web.pages.card_pages import card_context, card_page_response, kept_response, page_cache, page_key, variant_url
 from app.web.pages.forms import SeedError, answers_from_form, parse_seed
-from app.web.pages.rendering import error_page, not_found_page, render_page, submission_page_path, url_path
+from app.web.pages.rendering import error_page, not_found_page, render_page, url_path
 from app.web.rate_limits import limit_submissions
-from app.web.submitting import store_graded, submitter_and_card
+from app.web.submitting import new_submission_path, store_graded, submitter_and_card
 
 router = APIRouter()
 # The card page alone, included by ``create_app`` ahead of the API: the busiest page, and a request is matched
@@ -163,4 +163,6 @@ async def submit_answers(request: Request, slug: str, user: OptionalUserDep, for
             partial(_card_page, request, card, variant, answers=answers, errors=exc.errors, status_code=422)
         )
     submission = await store_graded(request, graded)
-    return RedirectResponse(submission_page_path(request, submission.id), status_code=303)
+    # Relative to the host, as every page's links are (url_path), so the redirect works behind a proxy.
+    root: str = request.scope.get("root_path", "")
+    return RedirectResponse(root + new_submission_path(request, "page_submission", submission.id), status_code=303)

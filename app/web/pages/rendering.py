@@ -92,21 +92,6 @@ def url_path(request: Request, name: str, /, **params: Any) -> str:
     return root + found
 
 
-def submission_page_path(request: Request, submission_id: int) -> str:
-    """``url_path(request, "page_submission", submission_id=...)`` for a new submission: each id is new, so the
-    cache of whole paths never holds it, and finding a route by name tries every route in turn (some 40 of the
-    route table's ``url_path_for`` calls per answer sent from a form). The path is found once per app with a
-    placeholder, then filled in."""
-    state = request.app.state
-    template: str | None = getattr(state, "submission_page_path", None)
-    if template is None:
-        template = state.submission_page_path = str(
-            request.app.url_path_for("page_submission", submission_id="{submission_id}")
-        )
-    root: str = request.scope.get("root_path", "")
-    return root + template.replace("{submission_id}", str(submission_id))
-
-
 def render_page(request: Request, name: str, context: dict[str, Any], *, status_code: int = 200) -> HTMLResponse:
     """Render ``templates/{name}`` with ``context`` and ``url_for`` into an HTML response."""
 
