@@ -1,8 +1,8 @@
-"""``tutor webhooks add|list|remove``: the URLs told of every graded submission, managed from the shell.
+"""``tutor webhooks add|list|remove``: the URLs told of graded and re-graded submissions, managed from the shell.
 
 ``tutor webhooks add --url URL [--secret S] [--events E ...]`` registers a URL; without ``--secret`` a random
 secret is made and printed on standard output, the only time it is shown (a secret typed on the command line
-stays in the shell's history). ``tutor webhooks list`` prints one webhook a line: id, URL, creation time.
+stays in the shell's history). ``tutor webhooks list`` prints one webhook a line: id, URL, events, creation time.
 ``tutor webhooks remove ID`` stops the calls at once; messages queued for it and not yet sent are dropped.
 """
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # The same as app.services.webhooks.EVENTS (a test keeps them equal): written out here so that `tutor --help`
 # does not load the database layer.
-EVENTS: Final = ("submission.graded",)
+EVENTS: Final = ("submission.graded", "submission.regraded")
 LIST_PAGE: Final = 100
 
 
@@ -30,7 +30,7 @@ class CommandError(Exception):
 
 def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """The ``webhooks`` command and its ``add``, ``list`` and ``remove`` subcommands."""
-    webhooks = commands.add_parser("webhooks", help="URLs POSTed every graded submission, signed")
+    webhooks = commands.add_parser("webhooks", help="URLs POSTed graded and re-graded submissions, signed")
     webhook_commands = webhooks.add_subparsers(dest="webhooks_command", required=True, metavar="COMMAND")
     add = webhook_commands.add_parser("add", help="register a URL")
     add.add_argument("--url", required=True, help="an absolute http or https URL, e.g. https://lms.example.edu/hooks")
@@ -64,16 +64,15 @@ def _webhook_id(text: str) -> int:
 
 
 def _add(session: Session, args: argparse.Namespace) -> int:
-    from app.services.webhooks import WebhookInvalid, add_webhook, check_events
+    from app.services.webhooks import WebhookInvalid, add_webhook
 
     made_secret = args.secret is None
     secret = secrets.token_urlsafe(32) if made_secret else args.secret
     try:
-        events = check_events(args.events)
-        hook = add_webhook(session=session, url=args.url, secret=secret)
+        hook = add_webhook(session=session, url=args.url, secret=secret, events=args.events)
     except WebhookInvalid as exc:
         raise CommandError(f"--{exc.field}: {exc.message}") from exc
-    added = f"webhook {hook.id} added: {hook.url}, told of {', '.join(events)}"
+    added = f"webhook {hook.id} added: {hook.url}, told of {', '.join(hook.events)}"
     if made_secret:
         # The secret alone on standard output, so `SECRET=$(tutor webhooks add --url ...)` keeps it.
         print(secret)
@@ -91,7 +90,7 @@ def _list(session: Session) -> int:
     while True:
         hooks = list_webhooks(session=session, after=after, limit=LIST_PAGE)
         for hook in hooks:
-            print(f"{hook.id}\t{hook.url}\tcreated {hook.created_at:%Y-%m-%d %H:%M} UTC")
+            print(f"{hook.id}\t{hook.url}\t{','.join(hook.events)}\tcreated {hook.created_at:%Y-%m-%d %H:%M} UTC")
         shown += len(hooks)
         if len(hooks) < LIST_PAGE:
             break

@@ -73,5 +73,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         f"{report.slug}: {report.submissions:,} submissions, {report.parts:,} numeric answers checked; "
         f"{report.now_right:,} now right, {report.now_wrong:,} now wrong; {report.changed:,} submissions {verb}"
         + (f"; {report.lms_scores:,} new scores queued for LMS gradebooks" if report.lms_scores else "")
+        + (f"; {report.webhook_messages:,} webhook messages queued" if report.webhook_messages else "")
     )
     return 0

@@ -58,14 +58,19 @@ def test_add_list_and_remove(database: str, capsys: pytest.CaptureFixture[str]) 
     assert code == 0
     [hook] = stored(database)
     assert out == f"webhook {hook.id} added: {URL}, told of submission.graded\n"
-    assert (hook.url, hook.secret, hook.active) == (URL, SECRET, True)
+    assert (hook.url, hook.secret, hook.active, hook.events) == (URL, SECRET, True, ["submission.graded"])
+    code, out, _ = run(capsys, "add", "--url", URL, "--secret", SECRET)  # no choice: every event
+    assert out == f"webhook {hook.id + 1} added: {URL}, told of submission.graded, submission.regraded\n"
 
     code, out, _ = run(capsys, "list")
     assert code == 0
-    assert out.startswith(f"{hook.id}\t{URL}\tcreated ") and out.endswith(" UTC\n")
+    first, second = out.splitlines()
+    assert first.startswith(f"{hook.id}\t{URL}\tsubmission.graded\tcreated ") and first.endswith(" UTC")
+    assert second.startswith(f"{hook.id + 1}\t{URL}\tsubmission.graded,submission.regraded\tcreated ")
+    run(capsys, "remove", str(hook.id + 1))
 
     assert run(capsys, "remove", str(hook.id)) == (0, f"webhook {hook.id} removed; nothing more is sent to it\n", "")
-    assert [h.active for h in stored(database)] == [False]
+    assert [h.active for h in stored(database)] == [False, False]
     assert run(capsys, "list") == (0, "no webhooks\n", "")
     assert run(capsys, "remove", str(hook.id)) == (1, "", f"ID: there is no active webhook {hook.id}\n")
 

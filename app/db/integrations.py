@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.models import Base, utcnow
@@ -123,13 +123,16 @@ class LtiMembership(Base):
 
 
 class Webhook(Base):
-    """A URL told about every graded submission, each POST signed with HMAC-SHA256 of ``secret``."""
+    """A URL told of graded submissions (the ``events`` it chose), each POST signed with HMAC-SHA256 of ``secret``."""
 
     __tablename__ = "webhook"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     url: Mapped[str] = mapped_column(String(500))
     secret: Mapped[str] = mapped_column(String(255))
+    # The events it is told of ("submission.graded", "submission.regraded"). Webhooks registered before there
+    # was a choice heard only of first grades, and keep doing so.
+    events: Mapped[list[str]] = mapped_column(server_default=text("'[\"submission.graded\"]'"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

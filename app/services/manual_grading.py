@@ -1,8 +1,9 @@
 """Manual grading: the queue of written answers awaiting a person, and grading one of them.
 
 ``grade_part`` stores the grader's score and comment, re-scores the submission with them and updates the
-part's analytics row, all in one transaction; the learner's result page and deck score follow from the
-submission's new score.
+part's analytics row, all in one transaction, with the new score queued for the LMS gradebooks that show it and
+for the webhooks told of re-grades; the learner's result page and deck score follow from the submission's new
+score.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from app.services.catalog import stored_spec
 from app.services.errors import Forbidden, NotFound
 from app.services.gradebook import learner_name
 from app.services.lti.ags import queue_submission_scores
+from app.services.webhooks import queue_regraded_webhooks
 
 MAX_COMMENT: Final = 5_000  # characters: a few paragraphs of feedback
 MAX_QUEUE: Final = 200
@@ -231,6 +233,7 @@ def grade_part(
         if not may_grade(grader, card_owner_id=card_owner_id, deck_owner_id=deck_owner_id):
             raise Forbidden(f"submission {submission_id} is not on a card or deck of yours")
         current = Grade.from_dict(submission.results)
+        previous_score = submission.score
         try:
             part = current.part(part_key)
         except KeyError:
@@ -250,10 +253,11 @@ def grade_part(
         ).one_or_none()
         if row is not None:
             row.score, row.correct, row.pending, row.misconception = value, value == 1.0, False, None
-        # The learner's new score goes to LMS gradebooks with this grade, in the same transaction.
+        # The learner's new score goes to LMS gradebooks and webhooks with this grade, in the same transaction.
         queue_submission_scores(
             session=session, learner_id=submission.learner_id, card_id=submission.card_id, deck_id=submission.deck_id
         )
+        queue_regraded_webhooks(session=session, previous_scores={submission_id: previous_score}, cause="manual_grade")
         session.commit()
     except BaseException:
         session.rollback()

@@ -18,7 +18,8 @@ chunk of writes is committed on its own: a run that stops half-way can simply be
 running tallies follow the writes: through their triggers on SQLite; on PostgreSQL by one grouped adjustment per
 table and chunk (``card_tallies.rescore_in_bulk``), as the row triggers would rewrite the same few tally rows once
 per changed row. The learners whose grades changed have their new scores queued for the LMS gradebooks that
-show them, in the transaction of the new grades (``ags.queue_regraded_scores``).
+show them, and a ``submission.regraded`` message for each webhook told of re-grades, in the transaction of the
+new grades (``ags.queue_regraded_scores``, ``webhooks.queue_regraded_webhooks``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from app.services.card_tallies import rescore_in_bulk
 from app.services.errors import NotFound
 from app.services.lti.ags import queue_regraded_scores
 from app.services.regrade_versions import Versions, card_versions
+from app.services.webhooks import queue_regraded_webhooks
 
 CHUNK: Final = 5_000  # groups of part rows read at a time
 WRITE_CHUNK: Final = 2_000  # submissions re-graded and written per transaction
@@ -56,6 +58,7 @@ class RegradeReport:
     changed: int  # submissions whose stored grade changed (or would, in a dry run)
     dry_run: bool
     lms_scores: int = 0  # scores queued for LMS gradebooks whose learners' grades changed
+    webhook_messages: int = 0  # submission.regraded messages queued for webhooks told of re-grades
 
 
 def _number(text: str) -> float:
@@ -150,13 +153,14 @@ def _score(parts: Sequence[Mapping[str, Any]], weights: Mapping[str, float]) -> 
     return sum(weight * score for weight, score in graded) / total if total > 0 else 0.0
 
 
-def _write(session: Session, versions: Versions, ids: Sequence[int], *, dry_run: bool) -> tuple[int, int]:
+def _write(session: Session, versions: Versions, ids: Sequence[int], *, dry_run: bool) -> tuple[int, int, int]:
     """Grade the numeric parts of submissions ``ids`` again and store those whose grade changed (unless
-    ``dry_run``), queueing the LMS scores they change; returns how many changed and how many scores were queued.
-    Every other stored part result is kept as it is."""
+    ``dry_run``), queueing the LMS scores and webhook messages they cause; returns how many changed, how many
+    LMS scores and how many webhook messages were queued. Every other stored part result is kept as it is."""
     query = (
         select(
             Submission.id,
+            Submission.score,
             Submission.card_version_id,
             Submission.seed,
             Submission.answers,
@@ -174,7 +178,8 @@ def _write(session: Session, versions: Versions, ids: Sequence[int], *, dry_run:
     submissions: list[dict[str, Any]] = []
     parts: list[dict[str, Any]] = []
     graded_again: set[tuple[int, int, int | None]] = set()  # (learner, card, deck) of the submissions changed
-    for submission_id, version_id, seed, answers, results, learner_id, card_id, deck_id in rows:
+    previous_scores: dict[int, float] = {}  # submission id → its score before, of the submissions changed
+    for submission_id, old_score, version_id, seed, answers, results, learner_id, card_id, deck_id in rows:
         stored_parts: list[dict[str, Any]] = results.get("parts", [])
         new_parts = []
         for part in stored_parts:
@@ -186,6 +191,7 @@ def _write(session: Session, versions: Versions, ids: Sequence[int], *, dry_run:
             continue
         score = _score(new_parts, versions.weights[version_id])
         graded_again.add((learner_id, card_id, deck_id))
+        previous_scores[submission_id] = old_score
         submissions.append(
             {"b_id": submission_id, "b_score": score, "b_results": {**results, "score": score, "parts": new_parts}}
         )
@@ -243,11 +249,12 @@ def _write(session: Session, versions: Versions, ids: Sequence[int], *, dry_run:
             )
     if dry_run:
         session.rollback()
-        return len(submissions), 0
-    # The learners' new scores go to LMS gradebooks with the new grades, in the same transaction.
+        return len(submissions), 0, 0
+    # The learners' new scores go to LMS gradebooks and webhooks with the new grades, in the same transaction.
     lms_scores = queue_regraded_scores(session=session, changed=graded_again)
+    messages = queue_regraded_webhooks(session=session, previous_scores=previous_scores, cause="regrade")
     session.commit()
-    return len(submissions), lms_scores
+    return len(submissions), lms_scores, messages
 
 
 def _chunks(values: Sequence[int], size: int) -> Iterable[Sequence[int]]:
@@ -326,11 +333,12 @@ def regrade_card(
     session.rollback()  # the reading transaction (and its server-side cursor) ends before any write
     to_grade: list[int] = np.unique(np.concatenate(candidates)).tolist() if candidates else []
 
-    changed = done = lms_scores = 0
+    changed = done = lms_scores = webhook_messages = 0
     for ids in _chunks(to_grade, WRITE_CHUNK):
-        chunk_changed, chunk_scores = _write(session, versions, ids, dry_run=dry_run)
+        chunk_changed, chunk_scores, chunk_messages = _write(session, versions, ids, dry_run=dry_run)
         changed += chunk_changed
         lms_scores += chunk_scores
+        webhook_messages += chunk_messages
         done += len(ids)
         if progress is not None:
             progress("writing", done, len(to_grade))
@@ -343,4 +351,5 @@ def regrade_card(
         changed=changed,
         dry_run=dry_run,
         lms_scores=lms_scores,
+        webhook_messages=webhook_messages,
     )

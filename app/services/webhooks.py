@@ -1,7 +1,10 @@
-"""Webhooks: URLs an administrator registers, told about every graded submission with a signed POST.
+"""Webhooks: URLs an administrator registers, told about graded submissions with a signed POST.
 
-Each graded submission queues one outbox message per active webhook in the submission's own transaction, so
-a receiver hears of a submission if and only if it was stored. The outbox sends them with retries and backoff.
+A webhook chooses its events: ``submission.graded`` when a submission is first graded (a written part may still
+await a person then, ``"pending": true``), ``submission.regraded`` when its grade changes later, by a person's
+grade of a written part or by ``tutor regrade`` after a tolerance change (with the score before and the cause).
+Each event queues one outbox message per webhook told of it, in the transaction that stored the grade, so a
+receiver hears of a grade if and only if it was stored. The outbox sends them with retries and backoff.
 Every POST carries ``X-Distill-Signature: sha256=<hex>``, the HMAC-SHA256 of the raw body with the webhook's
 secret, so a receiver can tell the call came from this server and was not changed on the way.
 """
@@ -11,18 +14,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from app.db.integrations import OutboxMessage, Webhook
-from app.db.models import Learner
+from app.db.models import Card, CardVersion, Deck, Learner, Submission, utcnow
 from app.services.engine_cache import EngineCache, forget_on_change, session_engine
 from app.services.errors import NotFound
 
@@ -30,8 +33,10 @@ if TYPE_CHECKING:
     from app.services.submission_views import SubmissionView
 
 KIND: Final = "webhook"
-EVENT: Final = "submission.graded"
-EVENTS: Final = (EVENT,)  # every event a webhook is told of; each active webhook hears all of them
+GRADED: Final = "submission.graded"
+REGRADED: Final = "submission.regraded"
+EVENTS: Final = (GRADED, REGRADED)  # every event there is; a webhook registered without a choice hears all
+REGRADE_CAUSES: Final = ("manual_grade", "regrade")  # a person graded a written part; `tutor regrade` ran
 SIGNATURE_HEADER: Final = "X-Distill-Signature"
 EVENT_HEADER: Final = "X-Distill-Event"
 DELIVERY_HEADER: Final = "X-Distill-Delivery"
@@ -63,11 +68,12 @@ class WebhookError(Exception):
 class WebhookView:
     id: int
     url: str
+    events: tuple[str, ...]
     created_at: datetime
 
 
 def _view(hook: Webhook) -> WebhookView:
-    return WebhookView(id=hook.id, url=hook.url, created_at=hook.created_at)
+    return WebhookView(id=hook.id, url=hook.url, events=tuple(hook.events), created_at=hook.created_at)
 
 
 def check_url(url: str) -> str:
@@ -90,14 +96,17 @@ def check_events(events: Sequence[str]) -> tuple[str, ...]:
     return names
 
 
-def add_webhook(*, session: Session, url: str, secret: str, created_by_id: int | None = None) -> WebhookView:
-    """Register ``url``, committed; every graded submission from now on is POSTed to it signed with ``secret``."""
+def add_webhook(
+    *, session: Session, url: str, secret: str, events: Sequence[str] = EVENTS, created_by_id: int | None = None
+) -> WebhookView:
+    """Register ``url``, committed; from now on each of ``events`` is POSTed to it signed with ``secret``."""
     checked = check_url(url)
+    chosen = check_events(events)
     if not MIN_SECRET_LENGTH <= len(secret) <= MAX_SECRET_LENGTH:
         raise WebhookInvalid(
             "secret", f"must be {MIN_SECRET_LENGTH} to {MAX_SECRET_LENGTH} characters (a long random string)"
         )
-    hook = Webhook(url=checked, secret=secret, created_by_id=created_by_id)
+    hook = Webhook(url=checked, secret=secret, events=list(chosen), created_by_id=created_by_id)
     session.add(hook)
     session.commit()
     return _view(hook)
@@ -126,41 +135,73 @@ def remove_webhook(*, session: Session, webhook_id: int) -> None:
     session.commit()
 
 
-def submission_event(*, submission: SubmissionView, learner_id: int, external_id: str | None) -> dict[str, Any]:
-    """The JSON a webhook receives for a graded submission."""
+def _submission_json(
+    *,
+    id: int,
+    card: str,
+    card_version: int,
+    deck: str | None,
+    attempt: int,
+    seed: int,
+    score: float,
+    pending: bool,
+    created_at: datetime,
+    learner_id: int,
+    external_id: str | None,
+) -> dict[str, Any]:
+    """A submission as both events show it."""
     return {
-        "event": EVENT,
-        "submission": {
-            "id": submission.id,
-            "card": submission.slug,
-            "card_version": submission.version,
-            "deck": submission.deck_slug,
-            "attempt": submission.attempt,
-            "seed": submission.seed,
-            "score": submission.score,
-            "pending": submission.pending,
-            "created_at": submission.created_at.isoformat().replace("+00:00", "Z"),
-            "learner": {"id": learner_id, "external_id": external_id},
-        },
+        "id": id,
+        "card": card,
+        "card_version": card_version,
+        "deck": deck,
+        "attempt": attempt,
+        "seed": seed,
+        "score": score,
+        "pending": pending,
+        "created_at": created_at.isoformat().replace("+00:00", "Z"),
+        "learner": {"id": learner_id, "external_id": external_id},
+    }
+
+
+def submission_event(*, submission: SubmissionView, learner_id: int, external_id: str | None) -> dict[str, Any]:
+    """The JSON a webhook receives for a submission first graded."""
+    return {
+        "event": GRADED,
+        "submission": _submission_json(
+            id=submission.id,
+            card=submission.slug,
+            card_version=submission.version,
+            deck=submission.deck_slug,
+            attempt=submission.attempt,
+            seed=submission.seed,
+            score=submission.score,
+            pending=submission.pending,
+            created_at=submission.created_at,
+            learner_id=learner_id,
+            external_id=external_id,
+        ),
     }
 
 
 # Built once: every batch of submissions asks (most often to find no webhook at all); building a select costs
 # more than running this one on an empty or tiny table.
-_ACTIVE_HOOKS = select(Webhook.id, Webhook.url).where(Webhook.active.is_(True)).order_by(Webhook.id)
+_ACTIVE_HOOKS = select(Webhook.id, Webhook.url, Webhook.events).where(Webhook.active.is_(True)).order_by(Webhook.id)
 
 # The active webhooks, kept for a moment: every batch of submissions asks, and most often there is none. One
 # added or removed through this process is seen at once; through another server, within CACHE_SECONDS (its first
 # second's events may not reach it from there).
 CACHE_SECONDS: Final = 1.0
-active_hooks: EngineCache[None, tuple[tuple[int, str], ...]] = EngineCache(seconds=CACHE_SECONDS, size=1)
+active_hooks: EngineCache[str, tuple[tuple[int, str], ...]] = EngineCache(seconds=CACHE_SECONDS, size=len(EVENTS))
 forget_on_change(active_hooks, Webhook)
 
 
-def _active_hooks(session: Session) -> tuple[tuple[int, str], ...]:
-    """(id, url) of every active webhook."""
+def _hooks_told_of(session: Session, event: str) -> tuple[tuple[int, str], ...]:
+    """(id, url) of every active webhook told of ``event``."""
     return active_hooks.fetch(
-        session_engine(session), None, lambda: tuple((ident, url) for ident, url in session.execute(_ACTIVE_HOOKS))
+        session_engine(session),
+        event,
+        lambda: tuple((ident, url) for ident, url, events in session.execute(_ACTIVE_HOOKS) if event in events),
     )
 
 
@@ -172,7 +213,7 @@ def queue_submission_webhooks(*, session: Session, submissions: Sequence[tuple[S
     transaction; how many. Two queries whatever the number of submissions, one when there is no webhook."""
     if not submissions:
         return 0
-    hooks = _active_hooks(session)
+    hooks = _hooks_told_of(session, GRADED)
     if not hooks:
         return 0
     learner_ids = sorted({learner_id for _, learner_id in submissions})
@@ -194,6 +235,70 @@ def queue_submission_webhooks(*, session: Session, submissions: Sequence[tuple[S
     return len(hooks) * len(submissions)
 
 
+_REGRADED = (
+    select(
+        Submission.id,
+        Card.slug,
+        CardVersion.number,
+        Deck.slug,
+        Submission.attempt,
+        Submission.seed,
+        Submission.score,
+        Submission.pending,
+        Submission.created_at,
+        Submission.learner_id,
+        Learner.external_id,
+    )
+    .join(Card, Card.id == Submission.card_id)
+    .join(CardVersion, CardVersion.id == Submission.card_version_id)
+    .outerjoin(Deck, Deck.id == Submission.deck_id)
+    .join(Learner, Learner.id == Submission.learner_id)
+    .where(Submission.id.in_(bindparam("submission_ids", expanding=True)))
+    .order_by(Submission.id)
+)
+
+
+def queue_regraded_webhooks(*, session: Session, previous_scores: Mapping[int, float], cause: str) -> int:
+    """Queue one ``submission.regraded`` message per webhook told of it for each submission whose id is a key of
+    ``previous_scores`` (its score before), in the caller's transaction, after the new grades were written in it;
+    how many. ``cause`` is one of ``REGRADE_CAUSES``. No query when no webhook is told of re-grades."""
+    if cause not in REGRADE_CAUSES:
+        raise ValueError(f"'{cause}' is not a cause of re-grading; the causes are: {', '.join(REGRADE_CAUSES)}")
+    hooks = _hooks_told_of(session, REGRADED)
+    if not hooks or not previous_scores:
+        return 0
+    now = utcnow()
+    messages: list[dict[str, Any]] = []
+    rows = session.execute(_REGRADED, {"submission_ids": sorted(previous_scores)})
+    for ident, card, version, deck, attempt, seed, score, pending, created_at, learner_id, external_id in rows:
+        payload = {
+            "event": REGRADED,
+            "cause": cause,
+            "previous_score": previous_scores[ident],
+            "submission": _submission_json(
+                id=ident,
+                card=card,
+                card_version=version,
+                deck=deck,
+                attempt=attempt,
+                seed=seed,
+                score=score,
+                pending=pending,
+                created_at=created_at,
+                learner_id=learner_id,
+                external_id=external_id,
+            ),
+        }
+        messages += [
+            {"kind": KIND, "target_url": url, "payload": payload, "webhook_id": hook_id, "next_attempt_at": now}
+            for hook_id, url in hooks
+        ]
+    if messages:
+        # One executemany, not an ORM object each: a re-grade may change a million submissions.
+        session.execute(insert(OutboxMessage), messages)
+    return len(messages)
+
+
 def body_bytes(payload: dict[str, Any]) -> bytes:
     """The exact bytes POSTed (and signed): compact JSON with sorted keys."""
     return json.dumps(payload, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode("utf-8")
@@ -213,7 +318,7 @@ def deliver(*, session: Session, client: httpx.Client, message: OutboxMessage) -
     headers = {
         "Content-Type": "application/json",
         SIGNATURE_HEADER: signature(hook.secret, body),
-        EVENT_HEADER: str(message.payload.get("event", EVENT)),
+        EVENT_HEADER: str(message.payload.get("event", GRADED)),
         # The same on every retry, so a receiver can drop a delivery it has already handled.
         DELIVERY_HEADER: str(message.id),
     }

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 from alembic import command
@@ -115,3 +116,24 @@ def test_upgrading_keeps_submissions_and_backfills_their_parts(tmp_path: Path) -
         engine.dispose()
     assert [tuple(p) for p in parts] == [("x", "0.0387", 0.0, 0, "log_base_2"), ("y", "A", 1.0, 1, None)]
     assert attempt == 1
+
+
+def test_webhooks_registered_before_events_were_chosen_keep_hearing_of_first_grades(tmp_path: Path) -> None:
+    """A receiver written for the one event there was is not sent a second kind it may not understand."""
+    url = f"sqlite:///{tmp_path / 'tutor.db'}"
+    command.upgrade(alembic_config(url), "7c2d9e4f1a38")  # the revision before webhook events
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO webhook (id, url, secret, active, created_at) "
+                    "VALUES (1, 'https://lms.example/hook', 'a-shared-secret-of-length', 1, '2026-01-01')"
+                )
+            )
+        upgrade(url)
+        with engine.connect() as connection:
+            events = connection.execute(text("SELECT events FROM webhook")).scalar_one()
+    finally:
+        engine.dispose()
+    assert json.loads(events) == ["submission.graded"]

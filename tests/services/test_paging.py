@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from app.services.bank import load_cards
 from app.services.catalog import list_cards
 from app.services.paging import CursorInvalid, cursor_position, encode_cursor, page_of
-from app.services.webhooks import EVENTS, WebhookInvalid, check_events
 
 WriteCard = Callable[..., Path]
 
@@ -88,10 +87,3 @@ def test_cards_are_paged_after_a_position_and_filtered_by_a_whole_tag(
         "c-2"
     ]
     assert list_cards(session=session, learner_id=None, tag="k") == []
-
-
-def test_webhook_events_are_checked_by_name() -> None:
-    assert check_events([" submission.graded", "submission.graded"]) == EVENTS
-    with pytest.raises(WebhookInvalid) as refused:
-        check_events(["card.deleted"])
-    assert refused.value.field == "events" and "'card.deleted' is not an event" in refused.value.message

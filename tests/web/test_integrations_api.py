@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from decks_support import EXAMPLE, EXAMPLE_CARDS, RIGHT, load_example_deck
@@ -14,6 +14,8 @@ from sqlalchemy import func, select
 from app.db.integrations import IdempotencyKey, OutboxMessage
 from app.db.models import Learner, Submission, User
 from app.services.tokens import create_token
+from app.services.webhooks import EVENTS
+from app.web.api.integrations import WebhookEvent
 
 SUBMIT = "/api/v1/cards/evaluate-student-models/submissions"
 ANSWERS = {"loss_a": RIGHT["loss_a"], "loss_b": RIGHT["loss_b"], "better": "Student A"}
@@ -247,6 +249,10 @@ def test_a_guest_retry_is_idempotent_too(app: FastAPI, client: TestClient) -> No
 # --- webhooks ---------------------------------------------------------------------------------------------
 
 
+def test_the_api_names_the_same_events_as_the_service() -> None:
+    assert get_args(WebhookEvent) == EVENTS
+
+
 def test_an_administrator_registers_lists_and_removes_webhooks(
     app: FastAPI, admin_client: TestClient, instructor_client: TestClient, api: TestClient, integration: dict[str, str]
 ) -> None:
@@ -256,6 +262,7 @@ def test_an_administrator_registers_lists_and_removes_webhooks(
 
     assert made.status_code == 201, made.text
     assert "secret" not in made.json()
+    assert made.json()["events"] == ["submission.graded", "submission.regraded"]  # no choice: every event
     assert [hook["url"] for hook in admin_client.get("/api/v1/webhooks").json()] == [body["url"]]
     assert instructor_client.post("/api/v1/webhooks", json=body).status_code == 403
     assert instructor_client.get("/api/v1/webhooks").status_code == 403
@@ -263,6 +270,10 @@ def test_an_administrator_registers_lists_and_removes_webhooks(
     assert short.status_code == 422 and short.json()["detail"][0]["field"] == "secret"
     ftp = admin_client.post("/api/v1/webhooks", json={**body, "url": "ftp://x"})
     assert ftp.status_code == 422 and ftp.json()["detail"][0]["field"] == "url"
+    for events in (["card.deleted"], []):
+        refused = admin_client.post("/api/v1/webhooks", json={**body, "events": events})
+        assert refused.status_code == 422 and refused.json()["detail"][0]["field"].startswith("events"), refused.text
+    assert len(admin_client.get("/api/v1/webhooks").json()) == 1  # nothing half-made
 
     api.post(SUBMIT, json={"seed": 0, "answers": ANSWERS, "learner": "lms-user-2"}, headers=integration)
     with app.state.sessionmaker() as session:
@@ -273,4 +284,7 @@ def test_an_administrator_registers_lists_and_removes_webhooks(
 
     assert admin_client.delete(f"/api/v1/webhooks/{made.json()['id']}").status_code == 204
     assert admin_client.get("/api/v1/webhooks").json() == []
+    later = admin_client.post("/api/v1/webhooks", json={**body, "events": ["submission.regraded"]})
+    assert later.status_code == 201 and later.json()["events"] == ["submission.regraded"]
+    assert [hook["events"] for hook in admin_client.get("/api/v1/webhooks").json()] == [["submission.regraded"]]
     assert admin_client.delete(f"/api/v1/webhooks/{made.json()['id']}").status_code == 404

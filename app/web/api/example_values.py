@@ -134,7 +134,12 @@ CARD_STATS: Final = {
     "parts": [PART_STATS],
     "histogram": [{"low": 0.8, "high": 0.9, "count": 12}, {"low": 0.9, "high": 1.0, "count": 21}],
 }
-WEBHOOK: Final = {"id": 1, "url": "https://lms.example.edu/hooks/distill", "created_at": WHEN}
+WEBHOOK: Final = {
+    "id": 1,
+    "url": "https://lms.example.edu/hooks/distill",
+    "events": ["submission.graded", "submission.regraded"],
+    "created_at": WHEN,
+}
 QUEUE_ITEM: Final = {
     "submission_id": 41,
     "part_key": "reasoning",

@@ -9,7 +9,7 @@ administrators: each graded submission is POSTed, signed, to every registered UR
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal, get_args
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -181,8 +181,12 @@ class SubmissionListItem(BaseModel):
 # --- webhooks ------------------------------------------------------------------------------------------------
 
 
+# The same as app.services.webhooks.EVENTS (a test keeps them equal), spelled out so the schema lists them.
+WebhookEvent = Literal["submission.graded", "submission.regraded"]
+
+
 class WebhookCreate(BaseModel):
-    """A URL to POST every graded submission to, and the secret its signature is made with."""
+    """A URL to POST graded submissions to, the secret its signature is made with, and the events it hears of."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -197,24 +201,38 @@ class WebhookCreate(BaseModel):
         description="At least 16 characters; each POST carries `X-Distill-Signature: sha256=<hex HMAC-SHA256 of "
         "the body with this secret>`",
     )
+    events: list[WebhookEvent] = Field(
+        default_factory=lambda: list(get_args(WebhookEvent)),
+        min_length=1,
+        max_length=len(get_args(WebhookEvent)),
+        description="What to be told of: `submission.graded` when a submission is first graded, "
+        "`submission.regraded` when its grade changes later (a person's grade of a written part, or a re-grade "
+        "after a tolerance change). Default: both",
+    )
 
 
 class WebhookPublic(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [
-                {"id": 1, "url": "https://lms.example.edu/hooks/distill", "created_at": "2026-01-31T12:00:00Z"}
+                {
+                    "id": 1,
+                    "url": "https://lms.example.edu/hooks/distill",
+                    "events": ["submission.graded", "submission.regraded"],
+                    "created_at": "2026-01-31T12:00:00Z",
+                }
             ]
         }
     )
 
     id: int
     url: str
+    events: list[WebhookEvent]
     created_at: datetime
 
     @classmethod
     def build(cls, hook: WebhookView) -> WebhookPublic:
-        return cls(id=hook.id, url=hook.url, created_at=hook.created_at)
+        return cls(id=hook.id, url=hook.url, events=list(hook.events), created_at=hook.created_at)
 
 
 WebhookId = Annotated[int, Path(ge=1, le=2**63 - 1, description="The webhook's id")]
@@ -230,9 +248,9 @@ _WEBHOOK_SCOPE: Final = [Depends(require_scope(SCOPE))]
     responses=_ADMIN_ONLY,
 )
 def create_webhook(body: WebhookCreate, session: SessionDep, user: AdminDep) -> WebhookPublic:
-    """From now on every graded submission is POSTed to the URL as JSON (`X-Distill-Event: submission.graded`)."""
+    """From now on each chosen event is POSTed to the URL as JSON, named in `X-Distill-Event`."""
     try:
-        hook = add_webhook(session=session, url=body.url, secret=body.secret, created_by_id=user.id)
+        hook = add_webhook(session=session, url=body.url, secret=body.secret, events=body.events, created_by_id=user.id)
     except WebhookInvalid as exc:
         raise ApiError(422, [(exc.field, exc.message)]) from exc
     return WebhookPublic.build(hook)
