@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from sqlalchemy import bindparam, event, select
+from sqlalchemy import bindparam, event, inspect, select
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.db.models import ApiToken, User, utcnow
@@ -196,9 +196,25 @@ def _remember(token_hash: str, entry: _Cached) -> None:
         _cache[token_hash] = entry
 
 
+def _changes_what_a_token_grants(row: object) -> bool:
+    """A user or token changed in a way a cached copy must not outlive: anything but a token's last use.
+
+    Each live token's last use is written about once a minute; were that to empty the cache, fifty learners'
+    tokens would keep it empty about as often as it fills, and every request would look its token up again.
+    """
+    if isinstance(row, User):
+        return True
+    if not isinstance(row, ApiToken):
+        return False
+    state = inspect(row)
+    return state.deleted or any(
+        attribute.history.has_changes() for attribute in state.attrs if attribute.key != "last_used_at"
+    )
+
+
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, flush_context: object) -> None:
-    if any(isinstance(row, User | ApiToken) for row in (*session.dirty, *session.deleted)):
+    if any(_changes_what_a_token_grants(row) for row in (*session.dirty, *session.deleted)):
         forget_cached_tokens()
 
 

@@ -18,6 +18,7 @@ from app.services.tokens import (
     SCOPES,
     TokenError,
     authenticate_token,
+    cached_token_user,
     create_token,
     list_tokens,
     revoke_token,
@@ -146,6 +147,22 @@ def test_last_use_is_written_at_most_once_a_minute(session: Session, learner: Us
     authenticate_token(session=session, secret=made.secret, now=later)
     session.refresh(made.token)
     assert made.token.last_used_at == later
+
+
+def test_writing_one_tokens_last_use_keeps_the_others_cached(session: Session, learner: User) -> None:
+    first = create_token(session=session, user=learner, name="first")
+    second = create_token(session=session, user=learner, name="second")
+    start = utcnow()
+    authenticate_token(session=session, secret=first.secret, now=start)
+    authenticate_token(session=session, secret=second.secret, now=start + timedelta(seconds=30))
+
+    # The first's last use is due again and written; the second is still known without a query.
+    authenticate_token(session=session, secret=first.secret, now=start + timedelta(seconds=61))
+
+    assert cached_token_user(session=None, secret=second.secret, now=start + timedelta(seconds=61)) is not None
+    revoke_token(session=session, user_id=learner.id, token_id=first.token.id)
+    assert cached_token_user(session=None, secret=second.secret, now=start + timedelta(seconds=61)) is None
+    assert authenticate_token(session=session, secret=first.secret, now=start + timedelta(seconds=62)) is None
 
 
 def test_a_token_never_does_more_than_its_users_role_allows_today(session: Session, instructor: User) -> None:
