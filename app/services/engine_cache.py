@@ -8,11 +8,12 @@ engine that is disposed of takes its entries with it.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, event
@@ -25,10 +26,12 @@ V = TypeVar("V")
 class EngineCache(Generic[K, V]):  # Python 3.11: no type parameter syntax
     """``fetch`` a value (read with the loader given, unless kept); ``get`` only looks, for callers that cannot wait.
 
-    A value is kept for ``seconds``. With ``grace``, an expired value is read again by one caller at a time while
-    everyone else keeps getting the old one for up to ``grace`` seconds more; without it, every request in flight
-    when a busy entry expires would read the database at once, a burst each ``seconds`` that shows in the slowest
-    answers. Code on the event loop ``get``s: the first to find the value expired gets None, takes the slow path
+    A value is kept for ``seconds``, less a random part of up to ``SPREAD`` of it: entries put at the same moment
+    (fifty learners starting together) then expire at different moments, not all in one burst of reads every
+    ``seconds``, each burst a stall the slowest answers show. With ``grace``, an expired value is read again by
+    one caller at a time while everyone else keeps getting the old one for up to ``grace`` seconds more; without
+    it, every request in flight when a busy entry expires would read the database at once, the same burst from a
+    single entry. Code on the event loop ``get``s: the first to find the value expired gets None, takes the slow path
     (a thread) and ``fetch``es there, which reads it again; a ``fetch`` that finds it expired reads it again
     itself. Either way one caller reads, and the refresh cannot be lost between the two.
     """
@@ -74,7 +77,7 @@ class EngineCache(Generic[K, V]):  # Python 3.11: no type parameter syntax
             entries = self._entries.setdefault(engine, {})
             if len(entries) >= self.size:
                 entries.clear()  # many distinct keys: start over rather than track ages
-            entries[key] = _Entry(time.monotonic() + self.seconds, value, _FRESH)
+            entries[key] = _Entry(time.monotonic() + kept_for(self.seconds), value, _FRESH)
         return value
 
     def clear(self) -> None:
@@ -99,6 +102,14 @@ class EngineCache(Generic[K, V]):  # Python 3.11: no type parameter syntax
                 return False
             entries[key] = _Entry(now + self.grace, seen.value, state)
             return True
+
+
+SPREAD: Final = 0.25
+
+
+def kept_for(seconds: float) -> float:
+    """How long to keep a value at most ``seconds`` old: ``seconds`` less a random part of up to ``SPREAD``."""
+    return seconds * (1.0 - SPREAD * random.random())
 
 
 # An entry is fresh (put), claimed (expired, and a ``get`` sent its caller to ``fetch`` it) or loading (a

@@ -20,14 +20,24 @@ from sqlalchemy.orm import ORMExecuteState, Session
 
 from app.db.models import ApiToken, User, utcnow
 from app.services.accounts import detached_copy
+from app.services.engine_cache import kept_for
 from app.services.errors import NotFound
 
 TOKEN_PREFIX: Final = "dt_"
 PREFIX_LENGTH: Final = 10  # "dt_" and 7 characters: enough to tell a user's tokens apart, useless to guess with
 MAX_NAME_LENGTH: Final = 100
 MAX_TOKENS_LISTED: Final = 100
-# Writing last_used_at on every request would turn each read into a write; once a minute says enough.
+# Writing last_used_at on every request would turn each read into a write; once a minute says enough. Each token
+# waits up to LAST_USED_SPREAD more, by its id, so that tokens first used together (a class starting at once) are
+# not all written again in the same second of every minute.
 LAST_USED_RESOLUTION: Final = timedelta(minutes=1)
+LAST_USED_SPREAD: Final = 16  # seconds
+
+
+def _last_use_due(token_id: int, last_used_at: datetime | None, now: datetime) -> bool:
+    """Whether a token's last use is to be written again at ``now``."""
+    wait = LAST_USED_RESOLUTION + timedelta(seconds=token_id % LAST_USED_SPREAD)
+    return last_used_at is None or now - last_used_at >= wait
 
 SCOPES: Final = ("read", "submit", "cards:write", "decks:write", "grades:write", "integrations")
 ROLE_SCOPES: Final[dict[str, tuple[str, ...]]] = {
@@ -235,7 +245,7 @@ def cached_token_user(*, session: Session | None, secret: str, now: datetime | N
     cached = _cache.get(hash_token(secret))
     if cached is None or cached.expires <= time.monotonic():
         return None
-    if cached.last_used_at is None or (now or utcnow()) - cached.last_used_at >= LAST_USED_RESOLUTION:
+    if _last_use_due(cached.token_id, cached.last_used_at, now or utcnow()):
         return None  # its last use is due to be written again
     user = cached.user if session is None else session.merge(cached.user, load=False)
     return TokenUser(user=user, scopes=cached.scopes, token_id=cached.token_id)
@@ -256,14 +266,14 @@ def authenticate_token(*, session: Session, secret: str, now: datetime | None = 
     token, user = found
     if token.revoked_at is not None:
         return None
-    if token.last_used_at is None or moment - token.last_used_at >= LAST_USED_RESOLUTION:
+    if _last_use_due(token.id, token.last_used_at, moment):
         token.last_used_at = moment
         session.commit()
     scopes = frozenset(token.scopes) & frozenset(allowed_scopes(user.role))
     _remember(
         token_hash,
         _Cached(
-            expires=time.monotonic() + CACHE_SECONDS,
+            expires=time.monotonic() + kept_for(CACHE_SECONDS),  # spread, so tokens seen together expire apart
             user=detached_copy(user),
             scopes=scopes,
             token_id=token.id,

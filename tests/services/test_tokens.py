@@ -14,6 +14,8 @@ from app.db.models import ApiToken, User, utcnow
 from app.services.accounts import create_user
 from app.services.errors import NotFound
 from app.services.tokens import (
+    LAST_USED_RESOLUTION,
+    LAST_USED_SPREAD,
     ROLE_SCOPES,
     SCOPES,
     TokenError,
@@ -139,14 +141,32 @@ def test_last_use_is_written_at_most_once_a_minute(session: Session, learner: Us
     start = utcnow()
 
     authenticate_token(session=session, secret=made.secret, now=start)
-    authenticate_token(session=session, secret=made.secret, now=start + timedelta(seconds=30))
+    authenticate_token(session=session, secret=made.secret, now=start + timedelta(seconds=59))
     session.refresh(made.token)
     assert made.token.last_used_at == start
 
-    later = start + timedelta(seconds=61)
+    later = start + LAST_USED_RESOLUTION + timedelta(seconds=LAST_USED_SPREAD)
     authenticate_token(session=session, secret=made.secret, now=later)
     session.refresh(made.token)
     assert made.token.last_used_at == later
+
+
+def test_tokens_first_used_together_are_written_again_in_different_seconds(session: Session, learner: User) -> None:
+    made = [create_token(session=session, user=learner, name=f"class {n}") for n in range(LAST_USED_SPREAD)]
+    start = utcnow()
+    for token in made:
+        authenticate_token(session=session, secret=token.secret, now=start)
+
+    written_at: dict[int, int] = {}
+    for second in range(60, 60 + LAST_USED_SPREAD):
+        for token in made:
+            authenticate_token(session=session, secret=token.secret, now=start + timedelta(seconds=second))
+            session.refresh(token.token)
+            if token.token.last_used_at != start:
+                written_at.setdefault(token.token.id, second)
+
+    assert len(written_at) == LAST_USED_SPREAD  # each written again within the spread
+    assert len(set(written_at.values())) == LAST_USED_SPREAD  # and each in a second of its own
 
 
 def test_writing_one_tokens_last_use_keeps_the_others_cached(session: Session, learner: User) -> None:
@@ -157,12 +177,15 @@ def test_writing_one_tokens_last_use_keeps_the_others_cached(session: Session, l
     authenticate_token(session=session, secret=second.secret, now=start + timedelta(seconds=30))
 
     # The first's last use is due again and written; the second is still known without a query.
-    authenticate_token(session=session, secret=first.secret, now=start + timedelta(seconds=61))
+    due = start + LAST_USED_RESOLUTION + timedelta(seconds=LAST_USED_SPREAD)
+    authenticate_token(session=session, secret=first.secret, now=due)
+    session.refresh(first.token)
+    assert first.token.last_used_at == due
 
-    assert cached_token_user(session=None, secret=second.secret, now=start + timedelta(seconds=61)) is not None
+    assert cached_token_user(session=None, secret=second.secret, now=start + timedelta(seconds=31)) is not None
     revoke_token(session=session, user_id=learner.id, token_id=first.token.id)
-    assert cached_token_user(session=None, secret=second.secret, now=start + timedelta(seconds=61)) is None
-    assert authenticate_token(session=session, secret=first.secret, now=start + timedelta(seconds=62)) is None
+    assert cached_token_user(session=None, secret=second.secret, now=start + timedelta(seconds=31)) is None
+    assert authenticate_token(session=session, secret=first.secret, now=due) is None
 
 
 def test_a_token_never_does_more_than_its_users_role_allows_today(session: Session, instructor: User) -> None:
