@@ -207,7 +207,7 @@ def _remember(token_hash: str, entry: _Cached) -> None:
 
 
 def _changes_what_a_token_grants(row: object) -> bool:
-    """A user or token changed in a way a cached copy must not outlive: anything but a token's last use.
+    """A user or token updated in a way a cached copy must not outlive: anything but a token's last use.
 
     Each live token's last use is written about once a minute; were that to empty the cache, fifty learners'
     tokens would keep it empty about as often as it fills, and every request would look its token up again.
@@ -216,15 +216,13 @@ def _changes_what_a_token_grants(row: object) -> bool:
         return True
     if not isinstance(row, ApiToken):
         return False
-    state = inspect(row)
-    return state.deleted or any(
-        attribute.history.has_changes() for attribute in state.attrs if attribute.key != "last_used_at"
-    )
+    return any(attribute.history.has_changes() for attribute in inspect(row).attrs if attribute.key != "last_used_at")
 
 
 @event.listens_for(Session, "after_flush")
 def _after_flush(session: Session, flush_context: object) -> None:
-    if any(_changes_what_a_token_grants(row) for row in (*session.dirty, *session.deleted)):
+    deleted = any(isinstance(row, User | ApiToken) for row in session.deleted)
+    if deleted or any(_changes_what_a_token_grants(row) for row in session.dirty):
         forget_cached_tokens()
 
 

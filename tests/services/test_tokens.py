@@ -188,6 +188,18 @@ def test_writing_one_tokens_last_use_keeps_the_others_cached(session: Session, l
     assert authenticate_token(session=session, secret=first.secret, now=due) is None
 
 
+def test_a_token_deleted_is_forgotten_at_once(session: Session, learner: User) -> None:
+    made = create_token(session=session, user=learner, name="gone")
+    assert authenticate_token(session=session, secret=made.secret) is not None
+    assert cached_token_user(session=None, secret=made.secret) is not None
+
+    session.delete(made.token)
+    session.commit()
+
+    assert cached_token_user(session=None, secret=made.secret) is None
+    assert authenticate_token(session=session, secret=made.secret) is None
+
+
 def test_a_token_never_does_more_than_its_users_role_allows_today(session: Session, instructor: User) -> None:
     made = create_token(session=session, user=instructor, name="cards")
     instructor.role = "learner"
